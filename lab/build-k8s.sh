@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Builds kube-apiserver and kube-controller-manager at a pinned version from the Go
+# module proxy into a cache outside the repository, once. Later calls return at once.
+#
+#   lab/build-k8s.sh            # builds into $KPLAY_CACHE/k8s-$K8S_VERSION/
+#
+# Kubernetes' own go.mod points its staging modules (k8s.io/api, client-go, ...) at
+# ./staging/..., which does not exist in the module zip; a throwaway module requires
+# k8s.io/kubernetes and replaces each of them with the published v0.x module of the
+# same release.
+set -euo pipefail
+
+K8S_VERSION=${K8S_VERSION:-v1.37.2}
+KPLAY_CACHE=${KPLAY_CACHE:-/var/cache/kplay}
+out="$KPLAY_CACHE/k8s-$K8S_VERSION"
+bins=(kube-apiserver kube-controller-manager)
+
+have_all() { for b in "${bins[@]}"; do [ -x "$out/$b" ] || return 1; done; }
+if have_all; then
+  echo "k8s $K8S_VERSION: cached in $out"
+  exit 0
+fi
+command -v go >/dev/null || { echo "build-k8s: go is not on PATH" >&2; exit 1; }
+
+mkdir -p "$out"
+work=$(mktemp -d "$KPLAY_CACHE/k8s-build.XXXXXX")
+log="$out/build.log"
+trap 'rm -rf "$work"' EXIT
+
+staging_version="v0.${K8S_VERSION#v1.}"
+cd "$work"
+{
+  echo "# $(date -u +%FT%TZ) building $K8S_VERSION in $work"
+  go mod init kplay-k8s-build
+  go mod edit -go=1.26
+  go mod edit -require="k8s.io/kubernetes@$K8S_VERSION"
+  modfile=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  [ -n "$modfile" ] || { echo "cannot download k8s.io/kubernetes@$K8S_VERSION"; exit 1; }
+  for m in $(sed -n 's#^[[:space:]]*\(k8s.io/[^ ]*\) => \./staging/.*#\1#p' "$modfile"); do
+    go mod edit -replace="$m=$m@$staging_version"
+  done
+  cat > tools.go <<'GO'
+//go:build tools
+
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+)
+GO
+  go mod tidy
+  for b in "${bins[@]}"; do
+    echo "# building $b"
+    go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${K8S_VERSION#v1.}" -o "$work/$b" "k8s.io/kubernetes/cmd/$b"
+    mv "$work/$b" "$out/$b.tmp" && mv "$out/$b.tmp" "$out/$b"
+  done
+  echo "# done"
+} >"$log" 2>&1 || { echo "build-k8s: build of $K8S_VERSION failed; log: $log" >&2; tail -20 "$log" >&2; exit 1; }
+echo "k8s $K8S_VERSION: built into $out (log: $log)"
