@@ -1,0 +1,47 @@
+# kplay — the README's two commands are `make demo` and `make test`.
+# Root on Debian 12; `make deps` installs the Debian packages everything needs.
+
+GO      ?= go
+BIN     ?= bin/kplay
+DEB_PKGS = openssh-server openssh-client sudo iproute2 mmdebstrap systemd-container etcd-server ansible-core
+
+.PHONY: all build deps test test-short vet unit fuzz-smoke clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/kplay
+
+# Debian packages for the SSH tests, the lab and the Ansible comparisons.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+
+# Every unit and integration test (real sshd on loopback included), with -race.
+unit:
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+# Each fuzz target for a few seconds, so CI notices a crash early.
+fuzz-smoke:
+	@for spec in $$($(GO) test -list '^Fuzz' ./... 2>/dev/null | awk '/^ok|^\?/{next} /^Fuzz/{print}' | sort -u); do :; done
+	@$(GO) list -f '{{.ImportPath}} {{.Dir}}' ./... | while read pkg dir; do \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 5s $$pkg || exit 1; \
+	  done; \
+	done
+
+test: deps vet unit fuzz-smoke
+
+# The fast loop for developers: no race detector, slow tests skipped.
+test-short:
+	$(GO) test -short ./...
+
+clean:
+	rm -rf bin
