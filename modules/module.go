@@ -89,6 +89,12 @@ type Call struct {
 	// Render renders template text (with {{ }}, {% if %}, {% for %}) with the
 	// host's variables; name is used in error positions.
 	Render func(name string, text []byte) (string, error)
+	// Eval evaluates an expression (assert's `that`, debug's `var`) with the
+	// host's variables; the engine compiles each source string once.
+	Eval func(expr string) (any, error)
+	// Dir is the playbook's directory: relative paths (copy's src, template's
+	// src) resolve against Dir/files or Dir/templates, then Dir.
+	Dir string
 	// Hosts lists every inventory host, for modules that map names back
 	// (k8s_leader maps a lease holder to a host).
 	Hosts []HostRef
