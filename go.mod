@@ -1,6 +1,6 @@
 module kplay
 
-go 1.26
+go 1.26.0
 
 require (
 	bitbucket.org/liamstask/goose v0.0.0-20150115234039-8488cc47d90c // indirect

@@ -1,0 +1,180 @@
+package engine
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"kplay/transport"
+)
+
+// hostState is what the run knows about one host: its connection, the facts
+// and results it has gathered, whether it still takes part, its recap line.
+type hostState struct {
+	name    string
+	invVars map[string]any
+	conn    *connSlot
+
+	mu       sync.Mutex
+	facts    map[string]any  // registered results, set_fact, gathered facts
+	notified map[string]bool // handler names and listen topics
+	stats    HostStats
+
+	// failed: a task failed on the host in this play; it does no more tasks.
+	failed bool
+	// dead: the host failed in an earlier play; later plays leave it out,
+	// as ansible-playbook does.
+	dead bool
+	// unreachable: the connection failed; the host is out for the run.
+	unreachable bool
+}
+
+func newHostState(name string, inv map[string]any) *hostState {
+	if inv == nil {
+		inv = map[string]any{}
+	}
+	return &hostState{name: name, invVars: inv, facts: map[string]any{}, notified: map[string]bool{}}
+}
+
+func (h *hostState) active() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return !h.failed && !h.unreachable && !h.dead
+}
+
+func (h *hostState) setFacts(f map[string]any) {
+	if len(f) == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k, v := range f {
+		h.facts[k] = v
+	}
+}
+
+func (h *hostState) factsCopy() map[string]any {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]any, len(h.facts))
+	for k, v := range h.facts {
+		out[k] = v
+	}
+	return out
+}
+
+func (h *hostState) notify(names []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, n := range names {
+		h.notified[n] = true
+	}
+}
+
+// takeNotified reports whether any of names was notified, and forgets them
+// so a handler runs once per flush.
+func (h *hostState) takeNotified(names []string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	hit := false
+	for _, n := range names {
+		if h.notified[n] {
+			hit = true
+			delete(h.notified, n)
+		}
+	}
+	return hit
+}
+
+// isLocalName says whether a host name means the control machine.
+func isLocalName(name string) bool {
+	return name == "localhost" || name == "127.0.0.1" || name == "::1"
+}
+
+// hostSpec builds how to reach a host from its variables; get reads a
+// variable with its templates rendered.
+func hostSpec(name string, get func(string) (any, bool), o Options) (transport.HostSpec, error) {
+	s := transport.HostSpec{Name: name, Address: name, Port: 22, Vars: map[string]any{}}
+	str := func(k string) string {
+		v, ok := get(k)
+		if !ok || v == nil {
+			return ""
+		}
+		return fmt.Sprint(v)
+	}
+	s.Connection = str("ansible_connection")
+	if s.Connection == "" && isLocalName(name) {
+		s.Connection = "local"
+	}
+	switch s.Connection {
+	case "", "ssh", "paramiko", "smart":
+		s.Connection = "ssh"
+	}
+	if a := str("ansible_host"); a != "" {
+		s.Address = a
+	} else if a := str("ansible_ssh_host"); a != "" {
+		s.Address = a
+	}
+	if p := str("ansible_port"); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n <= 0 || n > 65535 {
+			return s, fmt.Errorf("ansible_port %q is not a port number", p)
+		}
+		s.Port = n
+	}
+	s.User = firstNonEmpty(str("ansible_user"), str("ansible_ssh_user"), o.User)
+	s.KeyFile = firstNonEmpty(str("ansible_ssh_private_key_file"), str("ansible_private_key_file"), o.PrivateKey)
+	return s, nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+// truthy reads an inventory flag the way Ansible does ("yes", "true", 1).
+func truthy(v any) (bool, bool) {
+	switch x := v.(type) {
+	case bool:
+		return x, true
+	case int:
+		return x != 0, true
+	case string:
+		switch strings.ToLower(strings.TrimSpace(x)) {
+		case "yes", "true", "on", "1", "y":
+			return true, true
+		case "no", "false", "off", "0", "n", "":
+			return false, true
+		}
+	}
+	return false, false
+}
+
+// groupNames lists the groups a host is in, all and ungrouped excluded,
+// sorted as Ansible's group_names is.
+func groupNames(groups map[string][]string, host string) []any {
+	var out []string
+	for g, hs := range groups {
+		if g == "all" || g == "ungrouped" {
+			continue
+		}
+		for _, h := range hs {
+			if h == host {
+				out = append(out, g)
+				break
+			}
+		}
+	}
+	sort.Strings(out)
+	res := make([]any, len(out))
+	for i, g := range out {
+		res[i] = g
+	}
+	return res
+}
