@@ -864,4 +864,3 @@ func strList(s []string) []any {
 	}
 	return out
 }
-

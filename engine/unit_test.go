@@ -1,0 +1,132 @@
+package engine
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+
+	"kplay/dsl"
+)
+
+func TestTagsSelect(t *testing.T) {
+	tests := []struct {
+		tags, only, skip []string
+		want             bool
+	}{
+		{nil, nil, nil, true},
+		{[]string{"a"}, nil, nil, true},
+		{[]string{"never"}, nil, nil, false},
+		{[]string{"never", "debug"}, []string{"debug"}, nil, true},
+		{[]string{"a"}, []string{"b"}, nil, false},
+		{[]string{"always"}, []string{"b"}, nil, true},
+		{[]string{"always"}, []string{"b"}, []string{"always"}, false},
+		{[]string{"always"}, nil, []string{"all"}, true},
+		{[]string{"a"}, nil, []string{"all"}, false},
+		{nil, []string{"untagged"}, nil, true},
+		{[]string{"a"}, []string{"untagged"}, nil, false},
+		{[]string{"a"}, []string{"tagged"}, nil, true},
+		{nil, []string{"tagged"}, nil, false},
+		{[]string{"a"}, nil, []string{"tagged"}, false},
+		{[]string{"a", "b"}, []string{"b"}, []string{"a"}, false},
+		{[]string{"a"}, []string{"a"}, []string{"b"}, true},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%v/only=%v/skip=%v", tc.tags, tc.only, tc.skip), func(t *testing.T) {
+			r := newRunner(Options{Inventory: emptyInventory{}, Tags: tc.only, SkipTags: tc.skip})
+			if got := r.tagsSelect(tc.tags); got != tc.want {
+				t.Fatalf("tagsSelect = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSerialBatches(t *testing.T) {
+	hosts := []string{"a", "b", "c", "d", "e"}
+	tests := []struct {
+		name   string
+		serial []dsl.Serial
+		want   [][]string
+	}{
+		{"none", nil, [][]string{hosts}},
+		{"two", []dsl.Serial{{Count: 2}}, [][]string{{"a", "b"}, {"c", "d"}, {"e"}}},
+		{"list", []dsl.Serial{{Count: 1}, {Count: 3}}, [][]string{{"a"}, {"b", "c", "d"}, {"e"}}},
+		{"percent", []dsl.Serial{{Percent: 40}}, [][]string{{"a", "b"}, {"c", "d"}, {"e"}}},
+		{"tiny percent", []dsl.Serial{{Percent: 1}}, [][]string{{"a"}, {"b"}, {"c"}, {"d"}, {"e"}}},
+		{"mixed", []dsl.Serial{{Count: 1}, {Percent: 100}}, [][]string{{"a"}, {"b", "c", "d", "e"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := serialBatches(hosts, tc.serial); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseFacts(t *testing.T) {
+	out := "kcm-1.lab\n--kplay--\nLinux\n6.1.0\nx86_64\n--kplay--\nID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n--kplay--\n" +
+		"1: lo    inet 127.0.0.1/8 scope host lo\n2: eth0    inet 198.18.0.11/24 brd 198.18.0.255 scope global eth0\n2: eth0    inet6 fe80::1/64 scope link\n3: eth1    inet6 fd00::5/64 scope global\n--kplay--\nkcm-1.lab\n"
+	f := parseFacts(out)
+	want := map[string]any{
+		"ansible_hostname":             "kcm-1",
+		"ansible_fqdn":                 "kcm-1.lab",
+		"ansible_system":               "Linux",
+		"ansible_kernel":               "6.1.0",
+		"ansible_architecture":         "x86_64",
+		"ansible_distribution":         "Debian",
+		"ansible_os_family":            "Debian",
+		"ansible_distribution_version": "12",
+		"ansible_distribution_release": "bookworm",
+		"ansible_all_ipv4_addresses":   []any{"198.18.0.11"},
+		"ansible_all_ipv6_addresses":   []any{"fd00::5"},
+	}
+	for k, v := range want {
+		t.Run(k, func(t *testing.T) {
+			if !reflect.DeepEqual(f[k], v) {
+				t.Fatalf("%s = %#v, want %#v", k, f[k], v)
+			}
+		})
+	}
+	if facts, _ := f["ansible_facts"].(map[string]any); facts["hostname"] != "kcm-1" {
+		t.Fatalf("ansible_facts.hostname = %v", facts["hostname"])
+	}
+}
+
+func TestHostSpec(t *testing.T) {
+	tests := []struct {
+		name string
+		vars map[string]any
+		o    Options
+		want string
+		err  bool
+	}{
+		{"defaults", nil, Options{}, "web1 ssh web1:22 user= key=", false},
+		{"localhost", nil, Options{}, "localhost local localhost:22 user= key=", false},
+		{"inventory", map[string]any{"ansible_host": "10.0.0.1", "ansible_port": 2222, "ansible_user": "ops", "ansible_ssh_private_key_file": "/k"}, Options{User: "cli"}, "web1 ssh 10.0.0.1:2222 user=ops key=/k", false},
+		{"cli user", nil, Options{User: "cli", PrivateKey: "/c"}, "web1 ssh web1:22 user=cli key=/c", false},
+		{"local", map[string]any{"ansible_connection": "local"}, Options{}, "web1 local web1:22 user= key=", false},
+		{"bad port", map[string]any{"ansible_port": "x"}, Options{}, "", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			name := "web1"
+			if tc.name == "localhost" {
+				name = "localhost"
+			}
+			s, err := hostSpec(name, func(k string) (any, bool) { v, ok := tc.vars[k]; return v, ok }, tc.o)
+			if tc.err {
+				if err == nil {
+					t.Fatal("want an error")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := fmt.Sprintf("%s %s %s:%d user=%s key=%s", s.Name, s.Connection, s.Address, s.Port, s.User, s.KeyFile)
+			if got != tc.want {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
