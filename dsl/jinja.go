@@ -1,0 +1,370 @@
+package dsl
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+)
+
+// Ansible playbooks are written in Jinja's expression syntax; kplay evaluates
+// them with expr-lang/expr. The two languages agree on most of what playbooks
+// use (and, or, not, ==, in, a.b, a['b'], [1, 2], {'k': v}, x | f(y)); this
+// file rewrites, token by token, the Jinja forms expr does not know into expr
+// forms with the same meaning, and refuses the rest with the kplay spelling.
+// It keeps, for every rune it emits, the offset of the rune it came from, so
+// that errors point into the text the user wrote.
+
+type jtokKind int
+
+const (
+	jIdent jtokKind = iota
+	jNumber
+	jString
+	jOp
+	jEOF
+)
+
+type jtok struct {
+	kind jtokKind
+	text string
+	off  int // rune offset in the original source
+}
+
+// syntaxError is an error at a rune offset of an expression's source.
+type syntaxError struct {
+	off int
+	msg string
+}
+
+func (e *syntaxError) Error() string { return e.msg }
+
+// lexJinja splits src into tokens. It only has to be good enough to find the
+// forms that need rewriting; expr's own parser judges the result.
+func lexJinja(src []rune) ([]jtok, error) {
+	var toks []jtok
+	i := 0
+	for i < len(src) {
+		c := src[i]
+		switch {
+		case unicode.IsSpace(c):
+			i++
+		case c == '\'' || c == '"' || c == '`':
+			start := i
+			i++
+			for i < len(src) && src[i] != c {
+				if src[i] == '\\' && c != '`' {
+					i++
+				}
+				i++
+			}
+			if i >= len(src) {
+				return nil, &syntaxError{start, "unterminated string"}
+			}
+			i++
+			toks = append(toks, jtok{jString, string(src[start:i]), start})
+		case unicode.IsDigit(c):
+			start := i
+			for i < len(src) && (unicode.IsDigit(src[i]) || src[i] == '_' || src[i] == 'x' || src[i] == 'X' ||
+				(src[i] >= 'a' && src[i] <= 'f') || (src[i] >= 'A' && src[i] <= 'F') ||
+				(src[i] == '.' && i+1 < len(src) && unicode.IsDigit(src[i+1])) ||
+				((src[i] == '+' || src[i] == '-') && (src[i-1] == 'e' || src[i-1] == 'E'))) {
+				i++
+			}
+			toks = append(toks, jtok{jNumber, string(src[start:i]), start})
+		case c == '_' || c == '$' || unicode.IsLetter(c):
+			start := i
+			for i < len(src) && (src[i] == '_' || src[i] == '$' || unicode.IsLetter(src[i]) || unicode.IsDigit(src[i])) {
+				i++
+			}
+			toks = append(toks, jtok{jIdent, string(src[start:i]), start})
+		default:
+			start := i
+			two := ""
+			if i+1 < len(src) {
+				two = string(src[i : i+2])
+			}
+			switch two {
+			case "==", "!=", "<=", ">=", "**", "//", "..", "?.", "??", "&&", "||":
+				i += 2
+				toks = append(toks, jtok{jOp, two, start})
+				continue
+			}
+			if strings.ContainsRune("+-*/%<>!~|.,:?()[]{}=#;^", c) {
+				i++
+				toks = append(toks, jtok{jOp, string(c), start})
+				continue
+			}
+			return nil, &syntaxError{start, fmt.Sprintf("unexpected character %q", c)}
+		}
+	}
+	toks = append(toks, jtok{jEOF, "", len(src)})
+	return toks, nil
+}
+
+// jinjaTests maps Jinja/Ansible test names (`x is NAME`) to the kplay function
+// that implements them.
+var jinjaTests = map[string]string{
+	"defined": "defined", "undefined": "undefined",
+	"none": "is_none", "succeeded": "succeeded", "success": "succeeded",
+	"failed": "failed", "failure": "failed", "changed": "changed", "change": "changed",
+	"skipped": "skipped", "skip": "skipped",
+	"version": "version", "version_compare": "version",
+	"match": "is_match", "search": "is_search", "regex": "is_search",
+	"string": "is_string", "number": "is_number", "integer": "is_integer", "float": "is_float",
+	"boolean": "is_boolean", "mapping": "is_mapping", "sequence": "is_sequence", "iterable": "is_sequence",
+	"equalto": "is_eq", "eq": "is_eq", "sameas": "is_eq", "in": "is_in", "contains": "is_contains",
+	"truthy": "is_truthy", "falsy": "is_falsy", "even": "is_even", "odd": "is_odd",
+	"divisibleby": "is_divisibleby", "lower": "is_lower", "upper": "is_upper",
+	"subset": "is_subset", "superset": "is_superset",
+	"abs": "is_abs", "exists": "is_exists", "file": "is_file", "directory": "is_directory",
+}
+
+func testNames() []string {
+	names := make([]string, 0, len(jinjaTests))
+	for n := range jinjaTests {
+		names = append(names, n)
+	}
+	return names
+}
+
+// translation is expr source plus, for each of its runes, the offset of the
+// original rune it came from; cats marks the "+" operators that were "~".
+type translation struct {
+	src  string
+	orig []int
+	cats map[int]bool // rune offsets in src
+}
+
+func (t *translation) origOffset(off int) int {
+	if off < 0 {
+		return 0
+	}
+	if off >= len(t.orig) {
+		if len(t.orig) == 0 {
+			return 0
+		}
+		return t.orig[len(t.orig)-1] + 1
+	}
+	return t.orig[off]
+}
+
+type jemitter struct {
+	out  []rune
+	orig []int
+	cats map[int]bool
+}
+
+func (e *jemitter) emit(s string, off int) {
+	if len(e.out) > 0 {
+		e.out = append(e.out, ' ')
+		e.orig = append(e.orig, off)
+	}
+	for _, r := range s {
+		e.out = append(e.out, r)
+		e.orig = append(e.orig, off)
+	}
+}
+
+// emitTok emits a token keeping per-rune offsets, so a position inside a
+// string literal stays exact.
+func (e *jemitter) emitTok(t jtok) {
+	if len(e.out) > 0 {
+		e.out = append(e.out, ' ')
+		e.orig = append(e.orig, t.off)
+	}
+	for i, r := range []rune(t.text) {
+		e.out = append(e.out, r)
+		e.orig = append(e.orig, t.off+i)
+	}
+}
+
+type jframe struct {
+	open   string
+	call   bool // "(" of a call: name=value arguments are allowed
+	kwOpen bool // a name=value argument is being emitted: close it at , or )
+}
+
+// translateJinja rewrites Jinja expression syntax into expr syntax.
+func translateJinja(src string) (*translation, error) {
+	runes := []rune(src)
+	toks, err := lexJinja(runes)
+	if err != nil {
+		return nil, err
+	}
+	e := &jemitter{cats: map[int]bool{}}
+	var stack []*jframe
+	// operandEnd: the previous token ends an operand, so "(" is a call and
+	// "if" would be Jinja's inline if.
+	operandEnd := func(i int) bool {
+		if i == 0 {
+			return false
+		}
+		p := toks[i-1]
+		switch p.kind {
+		case jIdent:
+			switch p.text {
+			case "and", "or", "not", "in", "is", "if", "else", "let", "matches", "contains", "startsWith", "endsWith":
+				return false
+			}
+			return true
+		case jNumber, jString:
+			return true
+		case jOp:
+			return p.text == ")" || p.text == "]" || p.text == "}"
+		}
+		return false
+	}
+	afterDot := func(i int) bool {
+		return i > 0 && toks[i-1].kind == jOp && (toks[i-1].text == "." || toks[i-1].text == "?.")
+	}
+	closeKw := func() {
+		if len(stack) > 0 && stack[len(stack)-1].kwOpen {
+			e.out = append(e.out, ')')
+			e.orig = append(e.orig, e.orig[len(e.orig)-1])
+			stack[len(stack)-1].kwOpen = false
+		}
+	}
+	for i := 0; i < len(toks); i++ {
+		t := toks[i]
+		next := toks[min(i+1, len(toks)-1)]
+		switch t.kind {
+		case jEOF:
+			continue
+		case jIdent:
+			if afterDot(i) {
+				e.emitTok(t)
+				continue
+			}
+			switch t.text {
+			case "True":
+				e.emit("true", t.off)
+				continue
+			case "False":
+				e.emit("false", t.off)
+				continue
+			case "None":
+				e.emit("nil", t.off)
+				continue
+			case "none":
+				if !(next.kind == jOp && next.text == "(") {
+					e.emit("nil", t.off)
+					continue
+				}
+			case "is":
+				j := i + 1
+				negate := false
+				if toks[j].kind == jIdent && toks[j].text == "not" {
+					negate = true
+					j++
+				}
+				name := toks[j]
+				if name.kind != jIdent {
+					return nil, &syntaxError{name.off, "expected a test name after \"is\" (defined, succeeded, version, ...)"}
+				}
+				fn, ok := jinjaTests[name.text]
+				if !ok {
+					msg := fmt.Sprintf("unknown test %q", name.text)
+					if s := suggest(name.text, testNames()); s != "" {
+						msg += fmt.Sprintf(" (did you mean %q?)", s)
+					}
+					return nil, &syntaxError{name.off, msg}
+				}
+				if negate {
+					fn = "not_" + fn
+				}
+				e.emit("|", t.off)
+				e.emit(fn, name.off)
+				if !(toks[j+1].kind == jOp && toks[j+1].text == "(") {
+					e.emit("()", name.off)
+				}
+				i = j
+				continue
+			case "if":
+				if operandEnd(i) {
+					return nil, &syntaxError{t.off, "Jinja's inline `a if cond else b` is not supported: write `cond ? a : b`"}
+				}
+			case "else":
+				if operandEnd(i) && !(next.kind == jOp && next.text == "{") {
+					return nil, &syntaxError{t.off, "Jinja's inline `a if cond else b` is not supported: write `cond ? a : b`"}
+				}
+			case "lookup", "query", "q":
+				if next.kind == jOp && next.text == "(" {
+					return nil, &syntaxError{t.off, fmt.Sprintf("%s() plugins are not supported: pass the value as a variable (vars, vars_files or -e)", t.text)}
+				}
+			}
+			// name=value inside a call's parentheses: Jinja keyword argument.
+			if next.kind == jOp && next.text == "=" && len(stack) > 0 && stack[len(stack)-1].call &&
+				i > 0 && toks[i-1].kind == jOp && (toks[i-1].text == "(" || toks[i-1].text == ",") {
+				e.emit(fmt.Sprintf("_kw(%q,", t.text), t.off)
+				stack[len(stack)-1].kwOpen = true
+				i++ // skip "="
+				continue
+			}
+			e.emitTok(t)
+		case jNumber, jString:
+			e.emitTok(t)
+		case jOp:
+			switch t.text {
+			case "~":
+				e.emit("+", t.off)
+				e.cats[len(e.out)-1] = true
+				continue
+			case "//":
+				return nil, &syntaxError{t.off, "floor division `//` is not supported: write `int(a / b)`"}
+			case "=":
+				if i >= 2 && toks[i-2].kind == jIdent && toks[i-2].text == "let" {
+					break
+				}
+				return nil, &syntaxError{t.off, "`=` is not an operator: write `==` to compare"}
+			case "(", "[", "{":
+				stack = append(stack, &jframe{open: t.text, call: t.text == "(" && operandEnd(i)})
+				e.emitTok(t)
+				continue
+			case ")", "]", "}":
+				closeKw()
+				if len(stack) > 0 {
+					stack = stack[:len(stack)-1]
+				}
+				e.emitTok(t)
+				continue
+			case ",":
+				closeKw()
+				e.emitTok(t)
+				continue
+			case "|":
+				e.emitTok(t)
+				if next.kind == jIdent {
+					name := next.text
+					callNext := toks[min(i+2, len(toks)-1)]
+					hasParens := callNext.kind == jOp && callNext.text == "("
+					switch name {
+					case "count":
+						if !hasParens {
+							name = "length"
+						}
+					case "map":
+						// Jinja's map('filter') and map(attribute='x'), not
+						// expr's map(xs, predicate).
+						if hasParens {
+							arg := toks[min(i+3, len(toks)-1)]
+							arg2 := toks[min(i+4, len(toks)-1)]
+							if arg.kind == jString || (arg.kind == jIdent && arg.text == "attribute" && arg2.text == "=") {
+								name = "jmap"
+							}
+						}
+					case "d":
+						name = "default"
+					}
+					e.emit(name, next.off)
+					i++
+					if !hasParens {
+						e.emit("()", next.off)
+					}
+				}
+				continue
+			}
+			e.emitTok(t)
+		}
+	}
+	return &translation{src: string(e.out), orig: e.orig, cats: e.cats}, nil
+}
