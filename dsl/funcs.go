@@ -80,7 +80,7 @@ func init() {
 		"_method": fnMethod, "_in": fnIn, "_cat": fnCat, "_add": fnAdd,
 		"_truthy": func(a ...any) (any, error) { return truthy(a[0]), nil },
 		"_not":    func(a ...any) (any, error) { return !truthy(a[0]), nil },
-		"_kw": func(a ...any) (any, error) { return kwArg{name: a[0].(string), value: a[1]}, nil },
+		"_kw":     func(a ...any) (any, error) { return kwArg{name: a[0].(string), value: a[1]}, nil },
 
 		// tests, also callable as functions: defined(x), version(v, '1.2', '>=')
 		"defined":   func(a ...any) (any, error) { return isDefined(a), nil },
