@@ -37,6 +37,10 @@ func Normalize(info Info, raw map[string]any) (Args, []error) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		a, ok := byName[k]
+		if !ok && info.AnyArgs {
+			out[k] = raw[k]
+			continue
+		}
 		if !ok {
 			names := make([]string, 0, len(byName))
 			for n := range byName {

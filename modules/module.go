@@ -45,7 +45,10 @@ type Info struct {
 	// FreeForm names the argument that a plain string fills
 	// (`shell: echo hi` is cmd: "echo hi").
 	FreeForm string
-	Args     []Arg
+	// AnyArgs accepts argument names not in Args, as type Any (set_fact's
+	// keys are the facts it sets). Declared Args are still checked.
+	AnyArgs bool
+	Args    []Arg
 }
 
 // ArgType is the declared type of an argument.
@@ -101,6 +104,8 @@ type Call struct {
 	// Progress reports a long wait so the user sees progress, not silence.
 	Progress func(msg string)
 	NoLog    bool
+	// Verbosity is the number of -v flags (debug's verbosity argument).
+	Verbosity int
 }
 
 // HostRef names an inventory host and the addresses it is known by.
@@ -124,6 +129,9 @@ type Plan struct {
 	SkipInCheck string
 	// Failed reports a failure found while planning (assert, a missing src).
 	Failed bool
+	// Skipped, when set, reports the task as skipped with this reason in
+	// every mode (debug above the run's verbosity). Apply is nil then.
+	Skipped string
 	// Apply makes the change; nil when there is nothing to do.
 	Apply func(ctx context.Context) (*Result, error)
 }

@@ -3,5 +3,13 @@
 package all
 
 import (
+	_ "kplay/modules/assert"
 	_ "kplay/modules/cert"
+	_ "kplay/modules/command"
+	_ "kplay/modules/copy"
+	_ "kplay/modules/debug"
+	_ "kplay/modules/file"
+	_ "kplay/modules/set_fact"
+	_ "kplay/modules/shell"
+	_ "kplay/modules/template"
 )
