@@ -51,6 +51,9 @@ type Request struct {
 	// "server auth", "client auth", "cert sign", ...
 	Usages []string
 	Expiry time.Duration
+	// NotAfter, when set, ends the validity there instead of after Expiry
+	// (tests issue already expired certificates with it).
+	NotAfter time.Time
 }
 
 // Defaults used when a Request leaves a field empty.
@@ -219,7 +222,11 @@ func (ca *CA) Issue(r Request) (certPEM, keyPEM []byte, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("cfssl: signer: %w", err)
 	}
-	certPEM, err = s.Sign(signer.SignRequest{Hosts: r.Hosts, Request: string(csrPEM)})
+	sr := signer.SignRequest{Hosts: r.Hosts, Request: string(csrPEM), NotAfter: r.NotAfter}
+	if !r.NotAfter.IsZero() && r.NotAfter.Before(time.Now()) {
+		sr.NotBefore = r.NotAfter.Add(-r.Expiry)
+	}
+	certPEM, err = s.Sign(sr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cfssl: sign: %w", err)
 	}

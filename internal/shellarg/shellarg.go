@@ -5,8 +5,9 @@ package shellarg
 
 import "strings"
 
-// Quote returns s as one shell word: single-quoted, with each ' written as
-// '\”. The empty string becomes ”.
+// Quote returns s as one shell word: single-quoted, each single quote inside
+// written as quote, backslash, quote, quote. The empty string becomes a pair
+// of quotes.
 func Quote(s string) string {
 	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%_+:,./-") == "" {
 		return s

@@ -9,6 +9,7 @@ import (
 	_ "kplay/modules/copy"
 	_ "kplay/modules/debug"
 	_ "kplay/modules/file"
+	_ "kplay/modules/http_check"
 	_ "kplay/modules/set_fact"
 	_ "kplay/modules/shell"
 	_ "kplay/modules/template"
