@@ -13,6 +13,7 @@ import (
 
 	"kplay/modules"
 	"kplay/transport"
+	"kplay/transport/local"
 )
 
 // harness runs cert tasks against files in one temporary directory.
@@ -23,7 +24,7 @@ type harness struct {
 }
 
 func newHarness(t *testing.T) *harness {
-	return &harness{t: t, dir: t.TempDir(), conn: localConn{}}
+	return &harness{t: t, dir: t.TempDir(), conn: local.New("localhost")}
 }
 
 func (h *harness) call(raw map[string]any, check bool) *modules.Call {
@@ -358,7 +359,7 @@ func TestBadArgs(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("CheckArgs = %v, want an error containing %q", err, tc.want)
 			}
-			if _, err := (Module{}).Plan(context.Background(), &modules.Call{Args: args, Local: localConn{}}); err == nil {
+			if _, err := (Module{}).Plan(context.Background(), &modules.Call{Args: args, Local: local.New("localhost")}); err == nil {
 				t.Fatal("Plan accepted what CheckArgs refused")
 			}
 		})

@@ -18,6 +18,7 @@ import (
 
 	"kplay/internal/pki"
 	"kplay/modules"
+	"kplay/transport/local"
 )
 
 // pkiDir holds a CA, a second unrelated CA, server certificates (good,
@@ -121,7 +122,7 @@ func run(t *testing.T, raw map[string]any) (*modules.Plan, []string) {
 	var progress []string
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	p, err := Module{}.Plan(ctx, &modules.Call{Host: "kcm-1", Args: args, Local: localConn{}, Conn: localConn{},
+	p, err := Module{}.Plan(ctx, &modules.Call{Host: "kcm-1", Args: args, Local: local.New("localhost"), Conn: local.New("localhost"),
 		Progress: func(m string) { progress = append(progress, m) }})
 	if err != nil {
 		t.Fatalf("Plan: %v", err)
