@@ -13,4 +13,5 @@ import (
 	_ "kplay/modules/set_fact"
 	_ "kplay/modules/shell"
 	_ "kplay/modules/template"
+	_ "kplay/modules/wait_for"
 )
