@@ -245,4 +245,3 @@ func isHostname(s string) bool {
 	}
 	return true
 }
-
