@@ -13,6 +13,7 @@ import (
 	"kplay/modules"
 	"kplay/modules/internal/fileop"
 	"kplay/transport"
+	"kplay/transport/shquote"
 )
 
 func init() { modules.Register(File{}) }
@@ -210,13 +211,14 @@ func (File) Plan(ctx context.Context, c *modules.Call) (*modules.Plan, error) {
 		if !sfi.Exists && !a.Bool("force") {
 			return fail("src %s does not exist (force: true makes the link anyway)", src)
 		}
-		ln := "ln -s " + fileop.Arg(src) + " " + q
+		// The target is stored verbatim: "--" rather than a ./ prefix.
+		ln := "ln -s -- " + shquote.Quote(src) + " " + q
 		switch cur.kind {
 		case "absent":
 			steps = append(steps, step{"link " + p + " -> " + src, ln})
 		case "link":
 			// -n: replace the link itself, not create inside its target.
-			steps = append(steps, step{"relink " + p + " -> " + src + " (was " + cur.target + ")", "ln -sfn " + fileop.Arg(src) + " " + q})
+			steps = append(steps, step{"relink " + p + " -> " + src + " (was " + cur.target + ")", "ln -sfn -- " + shquote.Quote(src) + " " + q})
 		case "file", "other":
 			if !a.Bool("force") {
 				return fail("%s is a %s; refusing to replace it with a link (force: true does)", p, cur.kind)
