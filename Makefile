@@ -5,7 +5,7 @@ GO      ?= go
 BIN     ?= bin/kplay
 DEB_PKGS = openssh-server openssh-client sudo iproute2 mmdebstrap systemd-container etcd-server ansible-core
 
-.PHONY: all build deps test test-short vet unit fuzz-smoke clean
+.PHONY: all build deps test test-short vet unit fuzz-smoke clean lab-up lab-status lab-down lab-test
 
 all: build
 
@@ -44,3 +44,19 @@ test-short:
 
 clean:
 	rm -rf bin
+
+# The three-master lab (LAB.md, lab/lab.sh): root only; caches in $KPLAY_CACHE (/var/cache/kplay).
+lab-up:
+	lab/lab.sh up
+
+lab-status:
+	lab/lab.sh status
+
+lab-down:
+	lab/lab.sh down
+
+# Lab up, the lab's tests (they end with lab-down and check nothing is left), lab down
+# again whatever happened.
+lab-test:
+	@rc=0; lab/lab.sh up && $(GO) test -tags lab -count=1 -timeout 15m -v ./lab/... || rc=$$?; \
+	lab/lab.sh down || rc=$$?; exit $$rc

@@ -15,7 +15,17 @@ KPLAY_CACHE=${KPLAY_CACHE:-/var/cache/kplay}
 out="$KPLAY_CACHE/k8s-$K8S_VERSION"
 bins=(kube-apiserver kube-controller-manager)
 
-have_all() { for b in "${bins[@]}"; do [ -x "$out/$b" ] || return 1; done; }
+# gitMinor is the minor number alone ("37"), as in Kubernetes' own release builds.
+minor=${K8S_VERSION#v1.}
+minor=${minor%%.*}
+ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
+
+# The stamp records the flags the binaries were linked with: binaries from an older
+# version of this script are rebuilt (only the link step, with a warm Go build cache).
+have_all() {
+  for b in "${bins[@]}"; do [ -x "$out/$b" ] || return 1; done
+  [ "$(cat "$out/build.stamp" 2>/dev/null)" = "$ldflags" ]
+}
 if have_all; then
   echo "k8s $K8S_VERSION: cached in $out"
   exit 0
@@ -23,6 +33,16 @@ fi
 command -v go >/dev/null || { echo "build-k8s: go is not on PATH" >&2; exit 1; }
 
 mkdir -p "$out"
+# One build at a time: a second caller waits for the first and then finds the cache.
+exec 9>"$out/build.lock"
+if ! flock -n 9; then
+  echo "k8s $K8S_VERSION: another build is running (log: $out/build.log); waiting for it"
+  flock 9
+fi
+if have_all; then
+  echo "k8s $K8S_VERSION: cached in $out"
+  exit 0
+fi
 work=$(mktemp -d "$KPLAY_CACHE/k8s-build.XXXXXX")
 log="$out/build.log"
 trap 'rm -rf "$work"' EXIT
@@ -52,9 +72,10 @@ GO
   go mod tidy
   for b in "${bins[@]}"; do
     echo "# building $b"
-    go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${K8S_VERSION#v1.}" -o "$work/$b" "k8s.io/kubernetes/cmd/$b"
+    go build -trimpath -ldflags "$ldflags" -o "$work/$b" "k8s.io/kubernetes/cmd/$b"
     mv "$work/$b" "$out/$b.tmp" && mv "$out/$b.tmp" "$out/$b"
   done
+  printf '%s\n' "$ldflags" >"$out/build.stamp"
   echo "# done"
 } >"$log" 2>&1 || { echo "build-k8s: build of $K8S_VERSION failed; log: $log" >&2; tail -20 "$log" >&2; exit 1; }
 echo "k8s $K8S_VERSION: built into $out (log: $log)"
