@@ -63,7 +63,7 @@ alive() {
 	[ -n "$st" ] && [ "$st" != Z ]
 }
 
-cmdline() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null; }
+cmdline() { tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline"; }
 
 # pid_from FILE PATTERN: the pid recorded in FILE if that process is alive and its
 # command line contains PATTERN (so a reused pid is never taken for the lab's).
