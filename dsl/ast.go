@@ -122,6 +122,7 @@ func (t *Task) IsBlock() bool { return t.Module == "" && t.Block != nil }
 type ModuleSchema struct {
 	Name     string
 	FreeForm string             // argument a plain string fills, "" if none
+	AnyArgs  bool               // any argument name is accepted (set_fact)
 	Args     map[string]ArgSpec // by name and by alias
 }
 

@@ -335,6 +335,9 @@ func (c *Conn) writeFile(f transport.File) (err error) {
 	if err != nil {
 		return err
 	}
+	if afterCreate != nil {
+		afterCreate(tmp)
+	}
 	name := tmp.Name()
 	defer func() {
 		if err != nil {
@@ -376,6 +379,11 @@ func (c *Conn) writeFile(f transport.File) (err error) {
 	}
 	return nil
 }
+
+// afterCreate, when a test sets it, sees each temporary file right after its
+// creation, before any content: how the tests prove a key file is never
+// readable by anyone its final mode excludes.
+var afterCreate func(f *os.File)
 
 // createTemp creates a new file next to the target with the given
 // permissions from the start (os.CreateTemp would use 0600 and a later chmod).

@@ -253,6 +253,66 @@ func TestCreateTempMode(t *testing.T) {
 	}
 }
 
+// TestWriteFileTempNeverWider watches every temporary file at its creation
+// (umask 0, so the creation mode is exactly what the code asked for): a key
+// written 0600 or 0400 is never, even briefly, readable by others.
+func TestWriteFileTempNeverWider(t *testing.T) {
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	var seen []fs.FileMode
+	afterCreate = func(f *os.File) {
+		st, err := f.Stat()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if st.Size() != 0 {
+			t.Errorf("temporary file has content before its mode was checked")
+		}
+		seen = append(seen, st.Mode().Perm())
+	}
+	defer func() { afterCreate = nil }()
+	c := New("localhost")
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name      string
+		pre, mode fs.FileMode // pre: an existing file's mode, 0 none
+		want      fs.FileMode
+	}{
+		{"new key 0600", 0, 0o600, 0o600},
+		{"new key 0400", 0, 0o400, 0o400},
+		{"replace a 0644 file as 0600", 0o644, 0o600, 0o600},
+		{"keep an existing 0600", 0o600, 0, 0o600},
+		{"new default", 0, 0, 0o644},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			seen = nil
+			p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+"-key.pem")
+			if tc.pre != 0 {
+				os.WriteFile(p, []byte("old"), tc.pre)
+			}
+			if err := c.WriteFile(context.Background(), transport.File{Path: p, Content: []byte("KEY"), Mode: tc.mode}); err != nil {
+				t.Fatal(err)
+			}
+			if len(seen) != 1 || seen[0] != tc.want {
+				t.Fatalf("temporary file created with %o, want %o", seen, tc.want)
+			}
+			if m := modeOf(t, p); m != tc.want {
+				t.Fatalf("final mode %o, want %o", m, tc.want)
+			}
+		})
+	}
+}
+
+func modeOf(t *testing.T, p string) fs.FileMode {
+	t.Helper()
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Mode().Perm()
+}
+
 type writeCase struct {
 	name    string
 	pre     func(t *testing.T, p string) // state before the write
