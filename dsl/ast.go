@@ -124,10 +124,16 @@ type ModuleSchema struct {
 	FreeForm string             // argument a plain string fills, "" if none
 	AnyArgs  bool               // any argument name is accepted (set_fact)
 	Args     map[string]ArgSpec // by name and by alias
+	// FreeKeys accepts any argument name (set_fact: the keys are the
+	// variables it sets); Args then only types the ones it lists.
+	FreeKeys bool
 }
 
 // ArgSpec is one argument of a module.
 type ArgSpec struct {
+	// Name is the argument's own name; under an alias key it tells which
+	// argument the alias stands for ("" means the key itself).
+	Name     string
 	Type     string // as modules.ArgType: string, bool, int, float, mode, list, map, duration, any
 	Required bool
 	Choices  []string

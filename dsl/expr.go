@@ -26,9 +26,10 @@ type Expr struct {
 
 	prog    *vm.Program
 	tr      *translation
-	names   []string // read without a guard
-	guarded []string // tested with `is defined` or `default`
-	indent  int      // columns to add on lines after the first (block scalars)
+	names   []string       // read without a guard
+	guarded []string       // tested with `is defined` or `default`
+	nameOff map[string]int // rune offset of each name's first strict read
+	indent  int            // columns to add on lines after the first (block scalars)
 }
 
 // PosError is an error at a position in a playbook, vars or template file.
@@ -112,6 +113,7 @@ func compileExpr(src string, pos Pos, indent int) (*Expr, error) {
 		return nil, e.wrapErr(err, "")
 	}
 	c := &rewriter{e: e, names: map[string]bool{}, guarded: map[string]bool{}}
+	e.nameOff = map[string]int{}
 	c.node(&tree.Node, false, nil)
 	if c.err != nil {
 		return nil, c.err
@@ -203,6 +205,15 @@ func (e *Expr) Bool(vars Vars) (bool, error) {
 // also reads it elsewhere (`x is defined and x > 1` is the usual guard).
 func (e *Expr) Names() []string {
 	return minus(e.names, e.guarded)
+}
+
+// Reads lists the names e reads (as Names) with where each is first read.
+func (e *Expr) Reads() []NamePos {
+	var out []NamePos
+	for _, n := range e.Names() {
+		out = append(out, NamePos{Name: n, Pos: e.posAt(e.nameOff[n])})
+	}
+	return out
 }
 
 // Guarded lists the names e tests with `is defined` or `default`; a task's
@@ -302,6 +313,9 @@ func (c *rewriter) node(n *ast.Node, soft bool, scope []string) {
 			fn = "_sget"
 			c.guarded[x.Value] = true
 		} else {
+			if !c.names[x.Value] {
+				c.e.nameOff[x.Value] = c.e.tr.origOffset(loc.From)
+			}
 			c.names[x.Value] = true
 		}
 		env := &ast.IdentifierNode{Value: "$env"}
@@ -445,3 +459,5 @@ func (c *rewriter) node(n *ast.Node, soft bool, scope []string) {
 		c.node(&x.Value, false, scope)
 	}
 }
+
+func asPosError(err error, target **PosError) bool { return errors.As(err, target) }

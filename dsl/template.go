@@ -723,15 +723,14 @@ type NamePos struct {
 	Pos  Pos
 }
 
-// Reads lists the names t reads with the position of the expression that
-// reads each (the first one), for a static undefined-variable check.
+// Reads lists the names t reads (as Names) with where each is first read.
 func (t *Template) Reads() []NamePos {
 	names := t.Names()
 	var out []NamePos
 	for _, e := range t.Exprs() {
 		for _, n := range e.names {
 			if contains(names, n) {
-				out = append(out, NamePos{n, e.Pos})
+				out = append(out, NamePos{n, e.posAt(e.nameOff[n])})
 				names = minus(names, []string{n})
 			}
 		}
