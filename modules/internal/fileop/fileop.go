@@ -120,16 +120,23 @@ func Plan(ctx context.Context, c *modules.Call, w Want) (*modules.Plan, error) {
 	}
 
 	p := &modules.Plan{Changed: true, Msg: strings.Join(what, "; "), Data: data}
-	if contentChanged {
+	// Diffs only for --diff: the old content is fetched from the host for it.
+	if contentChanged && c.Diff {
 		d := modules.Diff{Path: w.Path, Secret: c.NoLog || IsSecret(w.Path, mode)}
 		if !d.Secret {
-			var before []byte
-			if cur.Exists {
-				if before, err = c.Conn.ReadFile(ctx, w.Path, c.Opts); err != nil {
+			d.After = diffText(w.Content)
+			switch {
+			case !cur.Exists:
+			case cur.Size > maxDiff || !isText(w.Content):
+				// Not worth a transfer: the diff shows a summary anyway.
+				d.Before = summary(cur.Size, cur.SHA256)
+			default:
+				before, err := c.Conn.ReadFile(ctx, w.Path, c.Opts)
+				if err != nil {
 					return nil, fmt.Errorf("read %s for the diff: %w", w.Path, err)
 				}
+				d.Before = diffText(before)
 			}
-			d.Before, d.After = diffText(before), diffText(w.Content)
 		}
 		p.Diffs = []modules.Diff{d}
 	}
@@ -169,13 +176,16 @@ func fillAttrs(data map[string]any, mode fs.FileMode, owner, group string) {
 // diffText is a file's content for a Diff: the text itself, or a one-line
 // summary for binary or very large content.
 func diffText(b []byte) string {
-	if len(b) > maxDiff {
-		return fmt.Sprintf("(%d bytes, sha256 %s: too large to show)\n", len(b), Sum(b))
-	}
-	if !utf8.Valid(b) || strings.ContainsRune(string(b), 0) {
-		return fmt.Sprintf("(binary, %d bytes, sha256 %s)\n", len(b), Sum(b))
+	if len(b) > maxDiff || !isText(b) {
+		return summary(int64(len(b)), Sum(b))
 	}
 	return string(b)
+}
+
+func isText(b []byte) bool { return utf8.Valid(b) && !strings.ContainsRune(string(b), 0) }
+
+func summary(size int64, sum string) string {
+	return fmt.Sprintf("(binary or large: %d bytes, sha256 %s)\n", size, sum)
 }
 
 // IsSecret reports whether a file's content should stay out of diffs and

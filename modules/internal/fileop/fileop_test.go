@@ -37,9 +37,9 @@ func TestDiffText(t *testing.T) {
 		has  string
 	}{
 		{"text", []byte("a\nb\n"), "a\nb\n"},
-		{"binary", []byte{0, 1, 2}, "(binary, 3 bytes"},
-		{"invalid utf8", []byte{0xff, 'a'}, "(binary, 2 bytes"},
-		{"large", []byte(strings.Repeat("x", maxDiff+1)), "too large to show"},
+		{"binary", []byte{0, 1, 2}, "(binary or large: 3 bytes"},
+		{"invalid utf8", []byte{0xff, 'a'}, "(binary or large: 2 bytes"},
+		{"large", []byte(strings.Repeat("x", maxDiff+1)), "(binary or large: 262145 bytes"},
 	}
 	for _, tc := range tests {
 		if got := diffText(tc.in); !strings.Contains(got, tc.has) {
