@@ -67,6 +67,29 @@ func TestCopy(t *testing.T) {
 			},
 		},
 		{
+			Name:        "no diff without --diff",
+			Setup:       func(t *testing.T, r string) { modtest.WriteFile(t, h(r, "a.conf"), "old\n", 0o644) },
+			Args:        func(r string) map[string]any { return map[string]any{"content": "new\n", "dest": h(r, "a.conf")} },
+			WantChanged: true,
+			VerifyCheck: func(t *testing.T, r string, o modtest.Outcome) {
+				if len(o.Diffs) != 0 {
+					t.Errorf("diffs %+v", o.Diffs)
+				}
+			},
+		},
+		{
+			Name:        "binary content diff is a summary",
+			Setup:       func(t *testing.T, r string) { modtest.WriteFile(t, h(r, "bin"), "\x00old", 0o755) },
+			Args:        func(r string) map[string]any { return map[string]any{"content": "\x00new", "dest": h(r, "bin")} },
+			Env:         modtest.Env{Diff: true},
+			WantChanged: true,
+			VerifyCheck: func(t *testing.T, r string, o modtest.Outcome) {
+				if len(o.Diffs) != 1 || !strings.HasPrefix(o.Diffs[0].Before, "(binary or large: 4 bytes") || !strings.HasPrefix(o.Diffs[0].After, "(binary or large: 4 bytes") {
+					t.Errorf("diffs %+v", o.Diffs)
+				}
+			},
+		},
+		{
 			Name:  "mode only",
 			Setup: func(t *testing.T, r string) { modtest.WriteFile(t, h(r, "m"), "x", 0o600) },
 			Args: func(r string) map[string]any {
