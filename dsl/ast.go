@@ -122,7 +122,6 @@ func (t *Task) IsBlock() bool { return t.Module == "" && t.Block != nil }
 type ModuleSchema struct {
 	Name     string
 	FreeForm string             // argument a plain string fills, "" if none
-	AnyArgs  bool               // any argument name is accepted (set_fact)
 	Args     map[string]ArgSpec // by name and by alias
 	// FreeKeys accepts any argument name (set_fact: the keys are the
 	// variables it sets); Args then only types the ones it lists.

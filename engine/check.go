@@ -19,7 +19,7 @@ func ModuleSchemas() map[string]dsl.ModuleSchema {
 	out := map[string]dsl.ModuleSchema{}
 	for _, m := range modules.All() {
 		info := m.Info()
-		s := dsl.ModuleSchema{Name: info.Name, FreeForm: info.FreeForm, AnyArgs: info.AnyArgs, Args: map[string]dsl.ArgSpec{}}
+		s := dsl.ModuleSchema{Name: info.Name, FreeForm: info.FreeForm, FreeKeys: info.AnyArgs, Args: map[string]dsl.ArgSpec{}}
 		for _, a := range info.Args {
 			spec := dsl.ArgSpec{Type: string(a.Type), Required: a.Required, Choices: a.Choices}
 			s.Args[a.Name] = spec
