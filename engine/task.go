@@ -467,7 +467,8 @@ func (r *runner) runItem(ctx context.Context, ps *playState, t *dsl.Task, inh in
 		Progress: func(msg string) {
 			r.emit(Event{Type: EvProgress, Task: taskName(t), Host: h.name, Msg: msg})
 		},
-		NoLog: inh.noLog || t.NoLog,
+		NoLog:     inh.noLog || t.NoLog,
+		Verbosity: r.o.Verbosity,
 	}
 
 	attempts := 1
@@ -586,6 +587,10 @@ func (r *runner) attempt(ctx context.Context, m modules.Module, call *modules.Ca
 	}
 	if plan == nil {
 		return failure("module %s returned no plan", m.Info().Name)
+	}
+	if plan.Skipped != "" {
+		// The module itself says skip (debug above the run's verbosity).
+		return &result{skipped: true, msg: plan.Skipped, data: map[string]any{"skip_reason": plan.Skipped}}
 	}
 	res := &result{changed: plan.Changed, failed: plan.Failed, msg: plan.Msg, data: plan.Data, diffs: plan.Diffs, facts: plan.Facts}
 	if plan.Failed {

@@ -28,8 +28,8 @@ func (Shell) Info() modules.Info {
 when its rc is not 0 (the message names the rc and stderr). creates and removes
 make it idempotent: with creates the command runs only while that path is
 missing. Paths in chdir, creates and removes are quoted: shell characters in
-them are never run. The free form (shell: echo hi) is cmd; Ansible's inline
-creates=... in the free form is not parsed: use the arguments.`,
+them are never run. The free form (shell: echo hi creates=/x) is cmd, with
+Ansible's inline k=v words for the other arguments.`,
 		CheckMode: "Skipped, unless creates or removes decide it: then ok when they stop the command, changed when it would run.",
 		Returns:   runcmd.Returns,
 		FreeForm:  "cmd",
