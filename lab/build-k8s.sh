@@ -49,12 +49,21 @@ trap 'rm -rf "$work"' EXIT
 
 staging_version="v0.${K8S_VERSION#v1.}"
 cd "$work"
-{
+# A subshell outside any `||` or `if`, so that set -e holds inside it: a failing step
+# stops the build instead of being reported as built.
+set +e
+(
+  set -euo pipefail
   echo "# $(date -u +%FT%TZ) building $K8S_VERSION in $work"
   go mod init kplay-k8s-build
   go mod edit -go=1.26
   go mod edit -require="k8s.io/kubernetes@$K8S_VERSION"
-  modfile=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  dl=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" 2>&1) || {
+    echo "cannot download k8s.io/kubernetes@$K8S_VERSION from the Go module proxy:"
+    printf '%s\n' "$dl"
+    exit 1
+  }
+  modfile=$(printf '%s\n' "$dl" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
   [ -n "$modfile" ] || { echo "cannot download k8s.io/kubernetes@$K8S_VERSION"; exit 1; }
   for m in $(sed -n 's#^[[:space:]]*\(k8s.io/[^ ]*\) => \./staging/.*#\1#p' "$modfile"); do
     go mod edit -replace="$m=$m@$staging_version"
@@ -77,5 +86,12 @@ GO
   done
   printf '%s\n' "$ldflags" >"$out/build.stamp"
   echo "# done"
-} >"$log" 2>&1 || { echo "build-k8s: build of $K8S_VERSION failed; log: $log" >&2; tail -20 "$log" >&2; exit 1; }
+) >"$log" 2>&1
+rc=$?
+set -e
+if [ "$rc" != 0 ]; then
+  echo "build-k8s: the build of $K8S_VERSION failed; log: $log" >&2
+  tail -20 "$log" >&2
+  exit 1
+fi
 echo "k8s $K8S_VERSION: built into $out (log: $log)"

@@ -169,11 +169,18 @@ need_root() {
 	[ "$(id -u)" = 0 ] || die "must run as root: the lab creates network namespaces, mounts and containers (try: sudo make lab-$1)"
 }
 
+# have_cmd CMD: an executable CMD is on PATH (bash's `command -v` alone also accepts a
+# file that is not executable).
+have_cmd() {
+	local p
+	p=$(command -v "$1" 2>/dev/null) && [ -x "$p" ]
+}
+
 ensure_packages() {
 	local missing="" pair cmd pkg
 	for pair in $DEB_CMDS; do
 		cmd=${pair%%:*} pkg=${pair#*:}
-		command -v "$cmd" >/dev/null 2>&1 || case " $missing " in *" $pkg "*) ;; *) missing="$missing $pkg" ;; esac
+		have_cmd "$cmd" || case " $missing " in *" $pkg "*) ;; *) missing="$missing $pkg" ;; esac
 	done
 	[ -z "$missing" ] && return 0
 	command -v apt-get >/dev/null || die "missing commands from Debian packages:$missing, and there is no apt-get to install them"
@@ -183,7 +190,7 @@ ensure_packages() {
 		die "installing$missing failed; log: $LOGS/apt.log"
 	fi
 	for pair in $DEB_CMDS; do
-		command -v "${pair%%:*}" >/dev/null 2>&1 || die "${pair%%:*} is still missing after installing ${pair#*:}; log: $LOGS/apt.log"
+		have_cmd "${pair%%:*}" || die "${pair%%:*} is still missing after installing ${pair#*:}; log: $LOGS/apt.log"
 	done
 }
 
@@ -406,14 +413,23 @@ host_up() { host_nspawn "$1" >/dev/null && host_init "$1" >/dev/null; }
 
 # clean_host H: whatever an earlier lab left of this host: processes, mount, overlay.
 clean_host() {
-	local h=$1 root dir pid
+	local h=$1 root dir pid i
 	dir=$(host_dir "$h")
 	root=$(host_root "$h")
 	if pid=$(host_nspawn "$h"); then stop_pid "$pid" 20; fi
 	if mountpoint -q "$root" 2>/dev/null; then
-		# Orphans of a killed nspawn still run with the overlay as their root.
-		pid=$(host_init "$h") && stop_pid "$pid" 5
-		for pid in $(host_procs "$h"); do kill -KILL "$pid" 2>/dev/null || true; done
+		# Orphans of a killed nspawn still run with the overlay as their root; the
+		# host is being wiped, so no orderly shutdown: SIGKILL to its PID 1 ends its
+		# whole pid namespace.
+		local procs
+		procs=$(host_procs "$h")
+		if [ -n "$procs" ]; then
+			say "$h: killing $(echo $procs | wc -w) leftover processes of the host (its nspawn is gone)"
+		fi
+		for pid in $procs; do kill -KILL "$pid" 2>/dev/null || true; done
+		for pid in $procs; do
+			for ((i = 0; i < 50; i++)); do alive "$pid" || break; sleep 0.1; done
+		done
 		umount "$root" 2>/dev/null || umount -l "$root"
 	fi
 	rm -f "$RUN/$h.pid" "$RUN/$h.init"
@@ -451,7 +467,7 @@ EOF
 
 	mkdir -p "$RUN" "$LOGS"
 	setsid systemd-nspawn -D "$root" --machine="$h" --network-namespace-path="/run/netns/$h" \
-		--register=no --keep-unit --link-journal=no -b </dev/null >"$LOGS/$h.log" 2>&1 &
+		--register=no --keep-unit --link-journal=no -b </dev/null >"$LOGS/$h.log" 2>&1 8>&- &
 	echo $! >"$RUN/$h.pid"
 }
 
@@ -460,7 +476,7 @@ EOF
 wait_host() {
 	local h=$1 deadline=$2 pid init="" st="" name=""
 	while :; do
-		pid=$(host_nspawn "$h") || die "$h: systemd-nspawn exited; log: $LOGS/$h.log"
+		pid=$(host_nspawn "$h") || die "$h: systemd-nspawn exited; log: $LOGS/$h.log: $(tail -3 "$LOGS/$h.log" | tr "\n" " ")"
 		if [ -z "$init" ]; then
 			init=$(host_init "$h") && echo "$init" >"$RUN/$h.init" || init=""
 		fi
@@ -497,7 +513,7 @@ start_etcd() {
 		--listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
 		--listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
 		--initial-cluster kplay-lab=http://127.0.0.1:2380 --initial-cluster-state new \
-		</dev/null >"$LOGS/etcd.log" 2>&1 &
+		</dev/null >"$LOGS/etcd.log" 2>&1 8>&- &
 	echo $! >"$RUN/etcd.pid"
 }
 
@@ -519,7 +535,7 @@ start_apiserver() {
 		--enable-bootstrap-token-auth \
 		--cert-dir="$STATE/apiserver" \
 		--profiling=false \
-		</dev/null >"$LOGS/kube-apiserver.log" 2>&1 &
+		</dev/null >"$LOGS/kube-apiserver.log" 2>&1 8>&- &
 	echo $! >"$RUN/kube-apiserver.pid"
 }
 
@@ -569,10 +585,17 @@ summary() {
 	say "  stop with   make lab-down"
 }
 
+# lock: one lab-up or lab-down at a time.
+lock() {
+	mkdir -p "$LAB"
+	exec 8>"$LAB/lock"
+	flock -w 600 8 || die "another lab.sh up/down holds $LAB/lock"
+}
+
 cmd_up() {
 	need_root up
 	local t0=$SECONDS
-	mkdir -p "$KPLAY_CACHE"
+	lock
 	if all_up; then
 		say "lab is already up; nothing changed"
 		summary
@@ -615,9 +638,10 @@ cmd_up() {
 }
 
 cmd_status() {
+	need_root status
 	local bad=0 h pid init st name mem
 	if ip link show "$BRIDGE" >/dev/null 2>&1; then
-		say "bridge       $BRIDGE: up ($(ip -4 -o addr show dev "$BRIDGE" | awk '{print $4}' | tr '\n' ' '))"
+		say "bridge       $BRIDGE: up ($(ip -4 -o addr show dev "$BRIDGE" | awk '{print $4}' | paste -sd' '))"
 	else
 		say "bridge       $BRIDGE: missing"
 		bad=1
@@ -652,7 +676,11 @@ cmd_status() {
 			continue
 		fi
 		if ! pid=$(host_nspawn "$h"); then
-			say "$h        down (systemd-nspawn not running$([ -f "$RUN/$h.pid" ] && echo "; log $LOGS/$h.log"))"
+			if init=$(host_init "$h"); then
+				say "$h        down (systemd-nspawn was killed, its systemd (pid $init) still runs; lab-up or lab-down cleans it up)"
+			else
+				say "$h        down (systemd-nspawn not running$([ -f "$RUN/$h.pid" ] && echo "; log $LOGS/$h.log"))"
+			fi
 			bad=1
 			continue
 		fi
@@ -689,6 +717,7 @@ lab_rss_mib() {
 
 cmd_down() {
 	need_root down
+	lock
 	local h pid
 	# Hosts first, all at once: SIGTERM makes nspawn ask the host's systemd to shut down.
 	for h in "${HOSTS[@]}"; do

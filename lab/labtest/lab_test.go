@@ -170,6 +170,7 @@ func sshRun(ctx context.Context, addr, keyFile, knownHosts, cmd string) (string,
 type snapshot struct {
 	Pids   map[string]string
 	Starts map[string]string
+	PidNS  map[string]string // each host's pid namespace, from its PID 1
 	Files  map[string]string
 	Mounts []string
 	Netns  []string
@@ -179,7 +180,7 @@ type snapshot struct {
 
 func takeSnapshot(t *testing.T, env labEnv, inv inventory) snapshot {
 	t.Helper()
-	s := snapshot{Pids: map[string]string{}, Starts: map[string]string{}, Files: map[string]string{}, IDs: map[string]string{}}
+	s := snapshot{Pids: map[string]string{}, Starts: map[string]string{}, PidNS: map[string]string{}, Files: map[string]string{}, IDs: map[string]string{}}
 	pidFiles, _ := filepath.Glob(filepath.Join(env["LAB_RUN"], "*"))
 	for _, f := range pidFiles {
 		b, err := os.ReadFile(f)
@@ -189,6 +190,16 @@ func takeSnapshot(t *testing.T, env labEnv, inv inventory) snapshot {
 		pid := strings.TrimSpace(string(b))
 		s.Pids[filepath.Base(f)] = pid
 		s.Starts[pid] = startTime(pid)
+		if strings.HasSuffix(f, ".init") {
+			ns, err := os.Readlink("/proc/" + pid + "/ns/pid")
+			if err != nil {
+				t.Fatalf("%s: PID 1 of the host: %v", f, err)
+			}
+			s.PidNS[strings.TrimSuffix(filepath.Base(f), ".init")] = ns
+		}
+	}
+	if len(s.PidNS) != len(inv.hosts) {
+		t.Fatalf("the lab recorded the PID 1 of %d hosts (%v), want %d", len(s.PidNS), s.PidNS, len(inv.hosts))
 	}
 	for _, dir := range []string{env["LAB_PKI"], env["LAB_SSH"]} {
 		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -474,6 +485,19 @@ func TestLab(t *testing.T) {
 		for name, pid := range before.Pids {
 			if st := startTime(pid); st != "" && st == before.Starts[pid] {
 				t.Errorf("%s: pid %s still runs", name, pid)
+			}
+		}
+		// Every process of a host, whatever its command line, lived in the host's
+		// pid namespace.
+		inHosts := map[string]string{}
+		for h, ns := range before.PidNS {
+			inHosts[ns] = h
+		}
+		dirs, _ := filepath.Glob("/proc/[0-9]*")
+		for _, d := range dirs {
+			ns, err := os.Readlink(filepath.Join(d, "ns", "pid"))
+			if h, ok := inHosts[ns]; ok && err == nil && startTime(filepath.Base(d)) != "" {
+				t.Errorf("pid %s of host %s still runs", filepath.Base(d), h)
 			}
 		}
 		if p := labProcesses(env); len(p) > 0 {
