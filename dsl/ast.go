@@ -111,6 +111,10 @@ type Task struct {
 	Block  []*Task
 	Rescue []*Task
 	Always []*Task
+
+	// argExprs are arguments that are expressions, not text (assert's
+	// that, debug's var), compiled at parse time for the static checks.
+	argExprs []*Expr
 }
 
 // IsBlock reports whether t is a block rather than a module call.

@@ -246,6 +246,7 @@ func suggest(name string, candidates []string) string { return diag.Suggest(name
 // the undefined marker instead. It also maps Jinja's `in` onto strings and
 // `~` onto concatenation, and checks that every called function exists.
 type rewriter struct {
+	tmp     int // temporaries made so far
 	e       *Expr
 	names   map[string]bool
 	guarded map[string]bool
@@ -402,14 +403,24 @@ func (c *rewriter) node(n *ast.Node, soft bool, scope []string) {
 		switch {
 		case x.Operator == "and" || x.Operator == "&&" || x.Operator == "or" || x.Operator == "||":
 			// Python's and/or: any values, truthiness, the deciding operand
-			// is the result (`x or 'fallback'`); still short-circuit.
-			cond := call("_truthy", loc, x.Left)
-			cn := &ast.ConditionalNode{Ternary: true, Cond: cond, Exp1: x.Right, Exp2: x.Left}
+			// is the result (`x or 'fallback'`); still short-circuit. The
+			// left side is evaluated once, into a variable:
+			// let _lhsN = left; _truthy(_lhsN) ? right : _lhsN.
+			c.tmp++
+			name := fmt.Sprintf("_lhs%d", c.tmp)
+			ref := func() ast.Node {
+				id := &ast.IdentifierNode{Value: name}
+				id.SetLocation(loc)
+				return id
+			}
+			cn := &ast.ConditionalNode{Ternary: true, Cond: call("_truthy", loc, ref()), Exp1: x.Right, Exp2: ref()}
 			if x.Operator == "or" || x.Operator == "||" {
-				cn.Exp1, cn.Exp2 = x.Left, x.Right
+				cn.Exp1, cn.Exp2 = ref(), x.Right
 			}
 			cn.SetLocation(loc)
-			*n = cn
+			decl := &ast.VariableDeclaratorNode{Name: name, Value: x.Left, Expr: cn}
+			decl.SetLocation(loc)
+			*n = decl
 		case x.Operator == "in":
 			*n = call("_in", loc, x.Left, x.Right)
 		case x.Operator == "+" && c.e.tr.cats[loc.From]:

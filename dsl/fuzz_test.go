@@ -1,6 +1,8 @@
 package dsl
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -41,5 +43,33 @@ func FuzzTemplate(f *testing.F) {
 		}
 		_, _ = tpl.Render(testVars())
 		_ = tpl.Names()
+	})
+}
+
+// FuzzParsePlaybook feeds the parser arbitrary YAML; the good and bad
+// inputs in testdata are the seeds, besides testdata/fuzz/FuzzParsePlaybook.
+func FuzzParsePlaybook(f *testing.F) {
+	for _, pattern := range []string{"testdata/good/*.yml", "testdata/bad/*.yml"} {
+		files, _ := filepath.Glob(pattern)
+		for _, path := range files {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
+		}
+	}
+	schemas := testSchemas()
+	f.Fuzz(func(t *testing.T, src []byte) {
+		pb, ds := ParsePlaybook("fuzz.yml", src, schemas)
+		if pb == nil {
+			t.Fatal("nil playbook")
+		}
+		for _, d := range ds {
+			if d.Pos.File != "fuzz.yml" || d.Msg == "" {
+				t.Fatalf("bad diagnostic %q at %v", d.Msg, d.Pos)
+			}
+		}
+		_ = pb.CheckNames(func(string) bool { return false })
 	})
 }

@@ -151,7 +151,7 @@ func (c *nameChecker) task(t *Task, outer nameScope) {
 	if t.Loop != nil {
 		c.value(t.Loop, outer.with(nil, guarded))
 	}
-	for _, list := range [][]*Expr{t.When, t.ChangedWhen, t.FailedWhen, t.Until} {
+	for _, list := range [][]*Expr{t.When, t.ChangedWhen, t.FailedWhen, t.Until, t.argExprs} {
 		for _, e := range list {
 			c.reads(e.Reads(), sc)
 		}

@@ -881,7 +881,50 @@ func (p *pbParser) moduleArgs(t *Task, key, val, argsNode *yaml.Node) []*Entry {
 		}
 	}
 	p.checkArgs(schema, key, args)
+	for _, name := range exprArgs[t.Module] {
+		if i := argIndex(args, name); i >= 0 {
+			t.argExprs = append(t.argExprs, p.argExprs(args[i].Value)...)
+		}
+	}
 	return args
+}
+
+// exprArgs are the module arguments that, as in Ansible, hold bare
+// expressions rather than text.
+var exprArgs = map[string][]string{"assert": {"that"}, "debug": {"var"}}
+
+// argExprs compiles an expression argument: a string or a list of them.
+// A templated one ("{{ x }}") is left to run time.
+func (p *pbParser) argExprs(v *Value) []*Expr {
+	var out []*Expr
+	switch v.Kind {
+	case List:
+		for _, x := range v.List {
+			out = append(out, p.argExprs(x)...)
+		}
+	case Scalar:
+		var src string
+		switch x := v.Scalar.(type) {
+		case string:
+			src = x
+		case bool:
+			src = strconv.FormatBool(x)
+		default:
+			return nil
+		}
+		e, err := CompileExpr(src, v.Pos)
+		if err != nil {
+			var pe *PosError
+			if errors.As(err, &pe) {
+				p.ds = append(p.ds, diag.Diagnostic{Pos: pe.Pos, Msg: pe.Msg})
+			} else {
+				p.ds.Addf(v.Pos, "%v", err)
+			}
+			return nil
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 func argIndex(args []*Entry, key string) int {

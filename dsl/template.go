@@ -79,7 +79,11 @@ func LoadTemplateFile(path string) (*Template, error) {
 
 // HasTemplate reports whether s holds any template markup.
 func HasTemplate(s string) bool {
-	return strings.Contains(s, "{{") || strings.Contains(s, "{%") || strings.Contains(s, "{#")
+	if strings.Contains(s, "{{") || strings.Contains(s, "{%") {
+		return true
+	}
+	i := strings.Index(s, "{#")
+	return i >= 0 && strings.Contains(s[i:], "#}")
 }
 
 func parseTemplate(src string, pos Pos, indent int) (*Template, error) {
@@ -166,6 +170,12 @@ func (t *Template) lex() ([]ttok, error) {
 			if c == '}' || c == ']' || c == ')' {
 				depth--
 			}
+		}
+		if end < 0 && kind == '#' {
+			// An unclosed {# is text (shell's ${#array[@]}), not an error.
+			textStart = i
+			i += 2
+			continue
 		}
 		if end < 0 {
 			open := map[rune]string{'{': "{{", '%': "{%", '#': "{#"}[kind]

@@ -29,6 +29,8 @@ func TestTemplateRender(t *testing.T) {
 		{"nested loops", "{% for a in [1,2] %}{% for b in ['x'] %}{{ a }}{{ b }}{{ loop.index }}{% endfor %}{{ loop.index }}{% endfor %}", "1x112x12"},
 		{"loop var scoped", "{% for x in xs %}{% endfor %}{{ x | default('gone') }}", "gone"},
 		{"comment", "a{# hidden {{ x }} #}b", "ab"},
+		{"unclosed comment is text", "n=${#xs[@]} {{ foo }}", "n=${#xs[@]} bar"},
+		{"long or chain", "{{ x is defined or y is defined or z is defined or w is defined or foo }}", "bar"},
 		{"trim_blocks", "{% if true %}\nline\n{% endif %}\nend", "line\nend"},
 		{"whitespace control", "a  {%- if true -%}  \n b {%- endif %}", "ab"},
 		{"expr whitespace control", "a\n  {{- foo -}}\n  b", "abarb"},
@@ -93,7 +95,6 @@ func TestTemplateErrors(t *testing.T) {
 	}{
 		{"unclosed expr", "a\nb {{ foo", "t.j2:2:3: {{ is not closed: missing }}"},
 		{"unclosed tag", "{% if x", "t.j2:1:1: {% is not closed: missing %}"},
-		{"unclosed comment", "{# x", "t.j2:1:1: {# is not closed: missing #}"},
 		{"missing endif", "x\n{% if foo %}\nyes", "t.j2:2:1: {% if %} is not closed: missing {% endif %}"},
 		{"missing endfor", "{% for x in xs %}", "t.j2:1:1: {% for %} is not closed: missing {% endfor %}"},
 		{"stray endif", "a\n  {% endif %}", "t.j2:2:3: unexpected {% endif %}"},
