@@ -92,13 +92,23 @@ func parseLsLine(line string) (transport.FileInfo, error) {
 	}
 	perm := f[0]
 	fi := transport.FileInfo{Exists: true, IsDir: perm[0] == 'd', Owner: f[2], Group: f[3]}
+	// Modes are numeric Unix bits held in an fs.FileMode (0o7777, with
+	// setuid, setgid and sticky as 0o4000, 0o2000, 0o1000), as the modules use them.
 	var mode fs.FileMode
 	for i, ch := range perm[1:10] {
 		bit := fs.FileMode(1) << (8 - i)
-		switch ch {
-		case 'r', 'w', 'x', 's', 't':
+		special := fs.FileMode(0)
+		if i%3 == 2 {
+			special = fs.FileMode(0o4000) >> (i / 3)
+		}
+		switch {
+		case ch == 'r' && i%3 == 0, ch == 'w' && i%3 == 1, ch == 'x' && i%3 == 2:
 			mode |= bit
-		case '-', 'S', 'T':
+		case (ch == 's' && i < 6) || (ch == 't' && i == 8):
+			mode |= bit | special
+		case (ch == 'S' && i < 6) || (ch == 'T' && i == 8):
+			mode |= special
+		case ch == '-':
 		default:
 			return transport.FileInfo{}, fmt.Errorf("cannot read mode %q in ls output %q", perm, line)
 		}
@@ -156,7 +166,7 @@ func (c *conn) WriteFile(ctx context.Context, f transport.File) error {
 	if st.IsDir {
 		return fmt.Errorf("%s: write %s: is a directory", c.name, f.Path)
 	}
-	mode := f.Mode.Perm()
+	mode := f.Mode & 0o7777
 	if f.Mode == 0 {
 		mode = 0o644
 		if st.Exists {
@@ -168,6 +178,7 @@ func (c *conn) WriteFile(ctx context.Context, f transport.File) error {
 		return c.fixAttrs(ctx, f, st, mode)
 	}
 
+	// chown below clears setuid and setgid, so chmod comes after it.
 	// Keep an existing file's owner when none is asked for, as an in-place
 	// write would; that can only fail for a non-root login, which then gets
 	// its own ownership, like Ansible.

@@ -3,7 +3,6 @@ package ssh
 import (
 	"bytes"
 	"io"
-	"io/fs"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -131,10 +130,13 @@ func TestParseStat(t *testing.T) {
 		{name: "directory", in: "drwxr-xr-x 2 root root 4096 Nov 25 03:00 /etc\n",
 			want: transport.FileInfo{Exists: true, IsDir: true, Mode: 0o755, Owner: "root", Group: "root", Size: 4096}},
 		{name: "setuid and sticky", in: "-rwsr-xr-T 1 1000 1000 5 Jan  1  2020 f\n" + sum + " *stdin\n",
-			want: transport.FileInfo{Exists: true, Mode: 0o755 &^ 0o001, Owner: "1000", Group: "1000", Size: 5, SHA256: sum}},
+			want: transport.FileInfo{Exists: true, Mode: 0o5754, Owner: "1000", Group: "1000", Size: 5, SHA256: sum}},
 		{name: "acl marker", in: "-rw-r--r--+ 1 a b 0 Jan  1  2020 f\n" + sum + "  -\n",
 			want: transport.FileInfo{Exists: true, Mode: 0o644, Owner: "a", Group: "b", SHA256: sum}},
 		{name: "garbage", in: "what\n", err: true},
+		{name: "setgid and sticky executable", in: "drwxrws--t 2 a b 0 Jan  1  2020 d\n",
+			want: transport.FileInfo{Exists: true, IsDir: true, Mode: 0o3771, Owner: "a", Group: "b"}},
+		{name: "letter in the wrong place", in: "-rwxr-xr-s 1 a b 0 Jan  1  2020 f\n", err: true},
 		{name: "bad mode", in: "-rw-r--r-Q 1 a b 0 Jan  1  2020 f\n", err: true},
 		{name: "bad checksum", in: "-rw-r--r-- 1 a b 0 Jan  1  2020 f\nxyz  -\n", err: true},
 	}
@@ -157,8 +159,8 @@ func FuzzParseStat(f *testing.F) {
 	f.Add("drwx------ 2 a b 1 x y z d\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		fi, err := parseStat(s)
-		if err == nil && fi.Mode&^fs.ModePerm != 0 {
-			t.Fatalf("mode %v has more than permission bits", fi.Mode)
+		if err == nil && fi.Mode&^0o7777 != 0 {
+			t.Fatalf("mode %o has more than Unix mode bits", fi.Mode)
 		}
 	})
 }
