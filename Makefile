@@ -5,7 +5,7 @@ GO      ?= go
 BIN     ?= bin/kplay
 DEB_PKGS = openssh-server openssh-client sudo iproute2 mmdebstrap systemd-container etcd-server ansible-core
 
-.PHONY: all build deps test test-short vet unit fuzz-smoke clean lab-up lab-status lab-down lab-test
+.PHONY: all build deps test test-short vet unit fuzz-smoke clean lab-up lab-status lab-down lab-test bench
 
 all: build
 
@@ -41,6 +41,16 @@ test: deps vet unit fuzz-smoke
 # The fast loop for developers: no race detector, slow tests skipped.
 test-short:
 	$(GO) test -short ./...
+
+# kplay beside ansible-playbook and a one-session-per-command Go floor on N
+# loopback sshd hosts (bench/README.md). Not part of `make test`. BENCH_FLAGS
+# passes options, e.g. BENCH_FLAGS='-n 1,5 -runs 3 -tools kplay,floor'.
+bench: deps
+	$(GO) build -o bin/kplay-bench ./bench
+	$(GO) build -o bin/bench-floor ./bench/floor
+	$(GO) build -o bin/bench-kplayrun ./bench/kplayrun
+	@if ls cmd/kplay/*.go >/dev/null 2>&1; then $(GO) build -o bin/kplay ./cmd/kplay; else rm -f bin/kplay; fi
+	bin/kplay-bench -bin bin $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin
