@@ -1,6 +1,7 @@
 package dsl
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,13 +14,16 @@ import (
 var MagicVars = []string{
 	"inventory_hostname", "inventory_hostname_short", "groups", "group_names", "hostvars",
 	"play_hosts", "ansible_play_hosts", "ansible_play_batch", "ansible_check_mode",
-	"ansible_diff_mode", "omit", "item", "playbook_dir",
+	"ansible_diff_mode", "omit", "item", "playbook_dir", "ansible_play_hosts_all", "ansible_loop",
 }
 
 // FactVars are the facts gather_facts sets.
 var FactVars = []string{
 	"ansible_facts", "ansible_hostname", "ansible_fqdn", "ansible_os_family", "ansible_distribution",
 	"ansible_architecture", "ansible_default_ipv4", "ansible_all_ipv4_addresses",
+	"ansible_nodename", "ansible_system", "ansible_kernel", "ansible_machine",
+	"ansible_distribution_version", "ansible_distribution_major_version",
+	"ansible_distribution_release", "ansible_all_ipv6_addresses",
 }
 
 // CheckNames reports every expression and template that reads a variable
@@ -111,6 +115,15 @@ func (c *nameChecker) play(p *Play) {
 		}
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(dir, path)
+		}
+		if _, err := os.Stat(path); err != nil {
+			msg := err.Error()
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				msg = pe.Err.Error()
+			}
+			c.ds.Addf(vf.Pos, "vars_files: cannot read %s: %s", path, msg)
+			return
 		}
 		entries, ds := LoadVarsEntries(path)
 		if len(ds) > 0 {
@@ -230,7 +243,11 @@ func (c *nameChecker) reads(rs []NamePos, sc nameScope) {
 		msg := fmt.Sprintf("undefined variable %q", r.Name)
 		known := make([]string, 0, len(sc.names))
 		for k := range sc.names {
-			known = append(known, k)
+			// Suggest the user's own names: "did you mean omit" for opt
+			// helps nobody.
+			if !contains(MagicVars, k) && !contains(FactVars, k) {
+				known = append(known, k)
+			}
 		}
 		sort.Strings(known)
 		if s := diag.Suggest(r.Name, known); s != "" {

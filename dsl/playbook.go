@@ -97,7 +97,7 @@ func isEOF(err error) bool { return err != nil && err.Error() == "EOF" }
 // mistake. The first line whose addition makes the document fail is it.
 func (p *pbParser) problemLine() int {
 	lines := strings.SplitAfter(string(p.src), "\n")
-	if len(lines) > 5000 {
+	if len(lines) > 2000 {
 		return 0
 	}
 	for n := 1; n <= len(lines); n++ {
@@ -975,15 +975,38 @@ type word struct {
 	off  int // rune offset
 }
 
-// splitWords splits on spaces outside quotes, keeping quotes in the words.
+// splitWords splits on spaces outside quotes and outside {{ }}, {% %} and
+// {# #}, keeping quotes in the words, as Ansible's k=v parser does.
 func splitWords(s string) []word {
 	var out []word
 	var cur []rune
 	start := -1
 	var quote rune
-	i := 0
-	for _, r := range s {
+	depth := 0
+	rs := []rune(s)
+	for i := 0; i < len(rs); i++ {
+		r := rs[i]
+		if i+1 < len(rs) {
+			two := string(rs[i : i+2])
+			switch {
+			case quote == 0 && (two == "{{" || two == "{%" || two == "{#"):
+				depth++
+			case depth > 0 && (two == "}}" || two == "%}" || two == "#}"):
+				depth--
+				if start < 0 {
+					start = i
+				}
+				cur = append(cur, rs[i], rs[i+1])
+				i++
+				continue
+			}
+		}
 		switch {
+		case depth > 0:
+			if start < 0 {
+				start = i
+			}
+			cur = append(cur, r)
 		case quote != 0:
 			cur = append(cur, r)
 			if r == quote {
@@ -1006,7 +1029,6 @@ func splitWords(s string) []word {
 			}
 			cur = append(cur, r)
 		}
-		i++
 	}
 	if start >= 0 {
 		out = append(out, word{string(cur), start})

@@ -21,7 +21,7 @@ func ModuleSchemas() map[string]dsl.ModuleSchema {
 		info := m.Info()
 		s := dsl.ModuleSchema{Name: info.Name, FreeForm: info.FreeForm, FreeKeys: info.AnyArgs, Args: map[string]dsl.ArgSpec{}}
 		for _, a := range info.Args {
-			spec := dsl.ArgSpec{Type: string(a.Type), Required: a.Required, Choices: a.Choices}
+			spec := dsl.ArgSpec{Name: a.Name, Type: string(a.Type), Required: a.Required, Choices: a.Choices}
 			s.Args[a.Name] = spec
 			for _, al := range a.Aliases {
 				s.Args[al] = spec
