@@ -342,6 +342,11 @@ func (s *Server) stop(sig syscall.Signal) error {
 	for _, k := range kids {
 		syscall.Kill(k, sig)
 	}
+	// A frozen (SIGSTOPped) process acts on SIGTERM only once continued.
+	syscall.Kill(pid, syscall.SIGCONT)
+	for _, k := range kids {
+		syscall.Kill(k, syscall.SIGCONT)
+	}
 	// Processes forked while we were collecting (a session just starting).
 	for _, k := range Descendants(pid) {
 		syscall.Kill(k, syscall.SIGKILL)
@@ -352,8 +357,49 @@ func (s *Server) stop(sig syscall.Signal) error {
 		syscall.Kill(pid, syscall.SIGKILL)
 		<-s.done
 	}
+	// The connection processes were orphaned by the listener's exit; wait
+	// until they are gone too, so a caller can count on a clean slate.
+	deadline := time.Now().Add(5 * time.Second)
+	for _, k := range kids {
+		for alive(k) {
+			if time.Now().After(deadline) {
+				syscall.Kill(k, syscall.SIGKILL)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 	s.cmd, s.done = nil, nil
 	return nil
+}
+
+// alive reports whether pid runs (a zombie has finished: it only waits to
+// be reaped by whoever inherited it).
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
+}
+
+// Freeze stops (SIGSTOP) the server and its connection processes: TCP
+// connects still succeed (the kernel accepts them), but nothing answers, as
+// with a hung host. Thaw undoes it; Stop and Kill thaw first.
+func (s *Server) Freeze() { s.signalTree(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen server.
+func (s *Server) Thaw() { s.signalTree(syscall.SIGCONT) }
+
+func (s *Server) signalTree(sig syscall.Signal) {
+	pid := s.Pid()
+	if pid == 0 {
+		return
+	}
+	syscall.Kill(pid, sig)
+	for _, k := range Descendants(pid) {
+		syscall.Kill(k, sig)
+	}
 }
 
 // KillConnections kills (SIGKILL) the per-connection processes but leaves

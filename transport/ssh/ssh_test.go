@@ -611,3 +611,40 @@ func TestProxyJump(t *testing.T) {
 		t.Errorf("SSH_CONNECTION %q, want a connection to %s", r.Stdout, target.Addr)
 	}
 }
+
+// A host that accepts TCP but never answers (SIGSTOPped sshd) is
+// unreachable after ConnectTimeout, not a hang.
+func TestConnectTimeout(t *testing.T) {
+	e := setup(t, 1)
+	s := e.c.Servers[0]
+	s.Freeze()
+	defer s.Thaw()
+	cfg := e.config()
+	cfg.ConnectTimeout = time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, err := kssh.NewDialer(cfg).Dial(ctx, spec(s))
+	if !transport.IsUnreachable(err) || !strings.Contains(err.Error(), "timed out") {
+		t.Fatalf("error %v, want unreachable: timed out", err)
+	}
+}
+
+// Keepalives notice a host that hangs with a connection open: the command
+// waiting on it fails as unreachable instead of waiting for TCP to give up.
+func TestKeepaliveNoticesHungHost(t *testing.T) {
+	e := setup(t, 1)
+	s := e.c.Servers[0]
+	cfg := e.config()
+	cfg.Keepalive = 200 * time.Millisecond
+	cfg.KeepaliveMax = 2
+	c := dial(t, kssh.NewDialer(cfg), spec(s))
+	run(t, c, transport.Command{Cmd: "true"})
+	s.Freeze()
+	defer s.Thaw()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, err := c.Run(ctx, transport.Command{Cmd: "true"})
+	if !transport.IsUnreachable(err) || !strings.Contains(err.Error(), "keepalive") {
+		t.Fatalf("error %v, want unreachable after keepalives", err)
+	}
+}
