@@ -1,6 +1,7 @@
 package ssh
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -204,8 +205,18 @@ umask 077
 set -C
 : >"$t" || exit 1
 set +C
-cat >>"$t" || exit 1
 `)
+	// Small text (the usual config file, template, certificate) travels
+	// inside the script as a quoted here-document, through the command
+	// loop; anything else comes on a session's standard input.
+	inline, delim := inlineable(f.Content)
+	switch {
+	case len(f.Content) == 0:
+	case inline:
+		fmt.Fprintf(&b, "cat >>\"$t\" <<'%s' || exit 1\n%s%s\n", delim, f.Content, delim)
+	default:
+		b.WriteString("cat >>\"$t\" || exit 1\n")
+	}
 	fmt.Fprintf(&b, "n=$(wc -c <\"$t\") || exit 1\n[ \"$n\" -eq %d ] || { echo \"kplay: received $n of %d bytes\" >&2; exit 1; }\n", len(f.Content), len(f.Content))
 	if own := chownSpec(owner, group); own != "" {
 		if strict {
@@ -218,11 +229,12 @@ cat >>"$t" || exit 1
 	b.WriteString(`mv -f -- "$t" "$d$b" || exit 1
 trap - EXIT
 `)
-	stdin := f.Content
-	if stdin == nil {
-		stdin = []byte{}
+	var res transport.Result
+	if inline || len(f.Content) == 0 {
+		res, err = c.runScript(ctx, "write "+f.Path, c.become(b.String(), f.Options), nil)
+	} else {
+		res, err = c.runSession(ctx, "write "+f.Path, c.become(b.String(), f.Options), f.Content)
 	}
-	res, err := c.runSession(ctx, "write "+f.Path, c.become(b.String(), f.Options), stdin)
 	if err != nil {
 		return err
 	}
@@ -233,6 +245,25 @@ trap - EXIT
 		return fmt.Errorf("%s: write %s: rc %d: %s", c.name, f.Path, res.RC, strings.TrimSpace(string(res.Stderr)))
 	}
 	return nil
+}
+
+// maxInline is the largest content sent inside a script: the loop reads
+// scripts line by line, which is fast for a config file, not for megabytes.
+const maxInline = 64 << 10
+
+// inlineable says whether content can travel as a quoted here-document, and
+// with which end marker. A here-document carries any bytes but NUL, and ends
+// each of its lines (so the content must end with a newline) until the
+// marker line, which must not occur in the content.
+func inlineable(content []byte) (bool, string) {
+	if len(content) == 0 || len(content) > maxInline || content[len(content)-1] != '\n' || bytes.IndexByte(content, 0) >= 0 {
+		return false, ""
+	}
+	delim := "KPLAY_EOF_" + strings.TrimPrefix(newToken(), "kplay-")
+	if bytes.Contains(content, []byte(delim)) {
+		return false, ""
+	}
+	return true, delim
 }
 
 // fixAttrs sets mode and owner on a file whose content is already right.

@@ -193,6 +193,8 @@ func TestFiles(t *testing.T) {
 		{name: "owner only", file: transport.File{Path: filepath.Join(dir, "key.pem"), Content: []byte("secret"), Mode: 0o600, Owner: "root"}, mode: 0o600, owner: "root"},
 		{name: "quoting", file: transport.File{Path: weird, Content: []byte("q"), Mode: 0o640}, mode: 0o640, owner: "root", changed: true},
 		{name: "empty file", file: transport.File{Path: filepath.Join(dir, "empty"), Content: nil, Mode: 0o755}, mode: 0o755, owner: "root", changed: true},
+		{name: "shell syntax in text content", file: transport.File{Path: filepath.Join(dir, "sh.txt"), Content: []byte("it's $(touch pwned) `touch pwned` \\\nEOF\n'EOF'\n\n")}, mode: 0o644, owner: "root", changed: true},
+		{name: "large text", file: transport.File{Path: filepath.Join(dir, "large.txt"), Content: bytes.Repeat([]byte("a line of text\n"), 20000)}, mode: 0o644, owner: "root", changed: true},
 		{name: "binary", file: transport.File{Path: filepath.Join(dir, "bin"), Content: []byte{0, 1, 2, 255, '\n', 0}}, mode: 0o644, owner: "root", changed: true},
 	}
 	for _, tc := range cases {
@@ -560,6 +562,10 @@ func TestBecome(t *testing.T) {
 		dir := t.TempDir() // root's, 0700: the login user cannot write there
 		p := filepath.Join(dir, "key.pem")
 		err := c.WriteFile(ctx, transport.File{Path: p, Content: []byte("k"), Mode: 0o600, Options: transport.Options{Become: true}})
+		if err == nil {
+			// and text, which takes the command loop rather than a session
+			err = c.WriteFile(ctx, transport.File{Path: p + ".txt", Content: []byte("k\n"), Mode: 0o600, Options: transport.Options{Become: true}})
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
