@@ -54,7 +54,8 @@ type world struct {
 
 type sample struct {
 	wall    time.Duration
-	maxRSS  int64 // KiB
+	maxRSS  int64         // KiB
+	cpu     time.Duration // the tool's own user+system time, children included
 	sshdCPU time.Duration
 }
 
@@ -193,12 +194,14 @@ func main() {
 	host, _ := os.Hostname()
 	fmt.Printf("kplay benchmark, %s, %s, %d CPUs (%s), kernel %s, %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), host, runtime.NumCPU(), cpuModel(), kernel(), runtime.Version())
 	fmt.Printf("workload per host: %d shell tasks (true), a %d KiB copy, a two-variable template, hostname; all hosts at once (forks = N); sshd on 127.0.0.x\n", workload.Shells, workload.BlobSize>>10)
-	fmt.Printf("median of %d runs after a warm-up (ansible-playbook: %d); %s\n\n", *runs, *ansibleRuns, kplayNote)
+	fmt.Printf("median of %d runs after a warm-up (ansible-playbook: %d); %s\n", *runs, *ansibleRuns, kplayNote)
+	fmt.Printf("peak RSS: largest process of the tool's tree; tool CPU: user+system of the tool and its children; sshd CPU: the servers and everything they ran\n")
+	fmt.Printf("load average at the end: %s\n\n", loadavg())
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "N\ttool\twall\tpeak RSS\tsshd CPU\twall / kplay's\tsshd CPU / kplay's\t")
+	fmt.Fprintln(tw, "N\ttool\twall\tpeak RSS\ttool CPU\tsshd CPU\twall / kplay's\tsshd CPU / kplay's\t")
 	for _, r := range rows {
 		if r.err != nil {
-			fmt.Fprintf(tw, "%d\t%s\tfailed: %v\t\t\t\t\t\n", r.n, r.tool, firstLine(r.err.Error()))
+			fmt.Fprintf(tw, "%d\t%s\tfailed: %v\t\t\t\t\t\t\n", r.n, r.tool, firstLine(r.err.Error()))
 			continue
 		}
 		ratio, cpuRatio := "", ""
@@ -210,7 +213,7 @@ func main() {
 				}
 			}
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%.3f s\t%.1f MiB\t%.2f s\t%s\t%s\t\n", r.n, r.tool, r.med.wall.Seconds(), float64(r.med.maxRSS)/1024, r.med.sshdCPU.Seconds(), ratio, cpuRatio)
+		fmt.Fprintf(tw, "%d\t%s\t%.3f s\t%.1f MiB\t%.2f s\t%.2f s\t%s\t%s\t\n", r.n, r.tool, r.med.wall.Seconds(), float64(r.med.maxRSS)/1024, r.med.cpu.Seconds(), r.med.sshdCPU.Seconds(), ratio, cpuRatio)
 	}
 	tw.Flush()
 }
@@ -323,6 +326,7 @@ func runOnce(w *world, tl tool, blob []byte) (sample, error) {
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		s.maxRSS = ru.Maxrss
 	}
+	s.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	return s, nil
 }
 
@@ -379,6 +383,7 @@ func median(s []sample) sample {
 	return sample{
 		wall:    time.Duration(pick(func(x sample) int64 { return int64(x.wall) })),
 		maxRSS:  pick(func(x sample) int64 { return x.maxRSS }),
+		cpu:     time.Duration(pick(func(x sample) int64 { return int64(x.cpu) })),
 		sshdCPU: time.Duration(pick(func(x sample) int64 { return int64(x.sshdCPU) })),
 	}
 }
@@ -396,6 +401,15 @@ func cpuModel() string {
 		}
 	}
 	return "unknown CPU"
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func kernel() string {
