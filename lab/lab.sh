@@ -315,6 +315,8 @@ extendedKeyUsage=clientAuth"
 		say "pki: made the service-account key pair $PKI/sa.key, $PKI/sa.pub"
 	fi
 	write_if_changed "$KUBECONFIG_ADMIN" 0600 "$(admin_kubeconfig)"
+	# The playbook issues the KCM certificate here (the inventory's kcm_work_dir).
+	[ -d "$LAB/kcm" ] || { mkdir -p "$LAB/kcm" && chmod 700 "$LAB/kcm" && say "made $LAB/kcm for the KCM certificate"; }
 }
 
 admin_kubeconfig() {
@@ -579,7 +581,7 @@ summary() {
 	say "  CA          $PKI/ca.pem  $PKI/ca-key.pem"
 	say "  admin       $PKI/admin.pem  $PKI/admin-key.pem  kubeconfig $KUBECONFIG_ADMIN"
 	say "  ssh         key $SSHD/id_ed25519  known_hosts $SSHD/known_hosts"
-	say "  kcm binary  $K8S/kube-controller-manager"
+	say "  kcm binary  $K8S/kube-controller-manager  (its certificate goes to $LAB/kcm)"
 	say "  inventory   $(cd "$here/.." && pwd)/inventory  (group kcm)"
 	say "  state       $STATE  pids $RUN  logs $LOGS"
 	say "  stop with   make lab-down"
@@ -718,7 +720,7 @@ lab_rss_mib() {
 cmd_down() {
 	need_root down
 	lock
-	local h pid
+	local h pid left
 	# Hosts first, all at once: SIGTERM makes nspawn ask the host's systemd to shut down.
 	for h in "${HOSTS[@]}"; do
 		if pid=$(host_nspawn "$h"); then
@@ -732,9 +734,11 @@ cmd_down() {
 			ip netns del "$h"
 			say "net: removed namespace $h"
 		fi
+		# Deleting the namespace deletes its eth0 and with it the veth pair, but not
+		# always before `ip` returns; what is left (a namespace made elsewhere) goes here.
 		if ip link show "v$h" >/dev/null 2>&1; then
-			ip link del "v$h"
-			say "net: removed link v$h"
+			sleep 0.2
+			ip link del "v$h" 2>/dev/null && say "net: removed link v$h"
 		fi
 	done
 	if pid=$(apiserver_pid); then
@@ -759,7 +763,25 @@ cmd_down() {
 		say "net: removed bridge $BRIDGE"
 	fi
 	rm -rf "$STATE" "$RUN"
+	left=$(leftovers)
+	[ -z "$left" ] || die "lab-down left these behind:$left"
 	say "lab is down (caches kept: $KPLAY_CACHE)"
+}
+
+# leftovers: whatever of the lab still exists on this machine, one item per line.
+leftovers() {
+	local h p
+	for h in "${HOSTS[@]}"; do
+		ip link show "v$h" >/dev/null 2>&1 && printf '\n  link v%s' "$h"
+		[ -e "/run/netns/$h" ] && printf '\n  namespace %s' "$h"
+	done
+	ip link show "$BRIDGE" >/dev/null 2>&1 && printf '\n  bridge %s' "$BRIDGE"
+	grep -F " $STATE/" /proc/self/mountinfo | awk '{printf "\n  mount %s", $5}'
+	for p in /proc/[0-9]*; do
+		cmdline "${p#/proc/}" | grep -qE -- "--data-dir $STATE/etcd|--cert-dir=$STATE/apiserver|-D $STATE/hosts/" &&
+			printf '\n  process %s' "${p#/proc/}"
+	done
+	return 0
 }
 
 cmd_env() {

@@ -74,7 +74,7 @@ func (inv inventory) str(t *testing.T, name string) string {
 	t.Helper()
 	s, ok := inv.vars[name].(string)
 	if !ok || s == "" {
-		t.Fatalf("inventory/group_vars/kcm.yaml: %s is missing or not a string", name)
+		t.Fatalf("inventory/group_vars/all.yml: %s is missing or not a string", name)
 	}
 	return s
 }
@@ -109,12 +109,12 @@ func readInventory(t *testing.T) inventory {
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(repo, "inventory", "group_vars", "kcm.yaml"))
+	b, err := os.ReadFile(filepath.Join(repo, "inventory", "group_vars", "all.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := yaml.Unmarshal(b, &inv.vars); err != nil {
-		t.Fatalf("inventory/group_vars/kcm.yaml: %v", err)
+		t.Fatalf("inventory/group_vars/all.yml: %v", err)
 	}
 	return inv
 }
@@ -227,7 +227,7 @@ func takeSnapshot(t *testing.T, env labEnv, inv inventory) snapshot {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, h := range inv.hosts {
-		id, err := sshRun(ctx, h.addr, inv.str(t, "ansible_ssh_private_key_file"), inv.str(t, "kplay_known_hosts_file"), "cat /etc/machine-id")
+		id, err := sshRun(ctx, h.addr, inv.str(t, "ansible_ssh_private_key_file"), inv.str(t, "kplay_known_hosts"), "cat /etc/machine-id")
 		if err != nil {
 			t.Fatalf("%s: %v", h.name, err)
 		}
@@ -337,7 +337,7 @@ func TestLab(t *testing.T) {
 				t.Errorf("inventory host %d is %s at %s, the lab's is %s at 198.18.0.1%d", i, h.name, h.addr, want[i], i+1)
 			}
 		}
-		for _, v := range []string{"ansible_ssh_private_key_file", "kplay_known_hosts_file", "ca_cert", "ca_key",
+		for _, v := range []string{"ansible_ssh_private_key_file", "kplay_known_hosts", "cluster_ca_cert", "cluster_ca_key",
 			"admin_cert", "admin_key", "admin_kubeconfig", "kcm_binary"} {
 			t.Run(v, func(t *testing.T) {
 				p := inv.str(t, v)
@@ -360,12 +360,12 @@ func TestLab(t *testing.T) {
 					{"systemctl is-system-running", "running"},
 					{"ip -4 -o addr show dev eth0 | awk '{print $4}'", h.addr + "/24"},
 				} {
-					got, err := sshRun(ctx, h.addr, inv.str(t, "ansible_ssh_private_key_file"), inv.str(t, "kplay_known_hosts_file"), c.cmd)
+					got, err := sshRun(ctx, h.addr, inv.str(t, "ansible_ssh_private_key_file"), inv.str(t, "kplay_known_hosts"), c.cmd)
 					if err != nil || got != c.want {
 						t.Errorf("ssh %s %q = %q, %v; want %q", h.addr, c.cmd, got, err, c.want)
 					}
 				}
-				id, err := sshRun(ctx, h.addr, inv.str(t, "ansible_ssh_private_key_file"), inv.str(t, "kplay_known_hosts_file"), "cat /etc/machine-id")
+				id, err := sshRun(ctx, h.addr, inv.str(t, "ansible_ssh_private_key_file"), inv.str(t, "kplay_known_hosts"), "cat /etc/machine-id")
 				if err != nil || len(id) != 32 {
 					t.Errorf("%s: machine-id %q, %v", h.name, id, err)
 				}
@@ -380,7 +380,7 @@ func TestLab(t *testing.T) {
 	// Host-key checking is really on: the lab's key pair with a known_hosts that does
 	// not hold the host, or holds another key for it, is refused.
 	t.Run("host keys checked", func(t *testing.T) {
-		kh, err := os.ReadFile(inv.str(t, "kplay_known_hosts_file"))
+		kh, err := os.ReadFile(inv.str(t, "kplay_known_hosts"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -417,13 +417,13 @@ func TestLab(t *testing.T) {
 	})
 
 	t.Run("apiserver readyz", func(t *testing.T) {
-		caPEM, err := os.ReadFile(inv.str(t, "ca_cert"))
+		caPEM, err := os.ReadFile(inv.str(t, "cluster_ca_cert"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(caPEM) {
-			t.Fatalf("%s holds no certificate", inv.str(t, "ca_cert"))
+			t.Fatalf("%s holds no certificate", inv.str(t, "cluster_ca_cert"))
 		}
 		cert, err := tls.LoadX509KeyPair(inv.str(t, "admin_cert"), inv.str(t, "admin_key"))
 		if err != nil {
@@ -523,7 +523,7 @@ func TestLab(t *testing.T) {
 			t.Errorf("something still listens on etcd's 127.0.0.1:2379")
 		}
 		// The caches stay, so the next lab-up is warm.
-		for _, p := range []string{env["LAB_ROOTFS"], env["LAB_K8S"], inv.str(t, "ca_cert"), inv.str(t, "kplay_known_hosts_file")} {
+		for _, p := range []string{env["LAB_ROOTFS"], env["LAB_K8S"], inv.str(t, "cluster_ca_cert"), inv.str(t, "kplay_known_hosts")} {
 			if _, err := os.Stat(p); err != nil {
 				t.Errorf("cache %s is gone: %v", p, err)
 			}
