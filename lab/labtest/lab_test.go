@@ -338,7 +338,7 @@ func TestLab(t *testing.T) {
 			}
 		}
 		for _, v := range []string{"ansible_ssh_private_key_file", "kplay_known_hosts", "cluster_ca_cert", "cluster_ca_key",
-			"admin_cert", "admin_key", "admin_kubeconfig", "kcm_binary"} {
+			"admin_cert", "admin_key", "admin_kubeconfig", "kcm_binary", "kcm_work_dir"} {
 			t.Run(v, func(t *testing.T) {
 				p := inv.str(t, v)
 				if st, err := os.Stat(p); err != nil || st.Size() == 0 {
