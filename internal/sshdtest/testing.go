@@ -7,7 +7,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -104,6 +106,28 @@ func StartAgentT(t testing.TB, keys ...*UserKey) string {
 	return sock
 }
 
+// processesOf lists the running processes whose real uid is uid.
+func processesOf(uid string) []int {
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) > 1 && f[0] == "Uid:" && f[1] == uid && alive(pid) {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
 // AddUserT creates a local user (with a home directory and /bin/sh) for
 // the test and removes it, its home and its sudoers file in t.Cleanup.
 // sudoers is a sudoers rule body for the user, for example
@@ -126,6 +150,25 @@ func AddUserT(t testing.TB, sudoers string) string {
 	sudoersFile := "/etc/sudoers.d/" + name
 	t.Cleanup(func() {
 		os.Remove(sudoersFile)
+		// A session of the user may still be ending after its connection
+		// closed; userdel refuses while it runs. Those processes were
+		// started for this test (the user is brand new), so after a grace
+		// period they are killed, by pid.
+		if u, err := user.Lookup(name); err == nil {
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				pids := processesOf(u.Uid)
+				if len(pids) == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					for _, p := range pids {
+						syscall.Kill(p, syscall.SIGKILL)
+					}
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
 		if out, err := exec.Command("userdel", "-r", name).CombinedOutput(); err != nil {
 			t.Errorf("userdel %s: %v: %s", name, err, out)
 		}

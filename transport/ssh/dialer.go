@@ -219,7 +219,7 @@ func (d *Dialer) resolve(h transport.HostSpec) (*target, error) {
 	if alias == "" {
 		return nil, errors.New("no address to connect to")
 	}
-	t, err := d.resolveAlias(alias, h.User, h.Port)
+	t, err := d.resolveAlias(alias, h.User, h.Port, false)
 	if err != nil {
 		return nil, err
 	}
@@ -293,8 +293,10 @@ func (d *Dialer) resolve(h transport.HostSpec) (*target, error) {
 }
 
 // resolveAlias applies ~/.ssh/config to one hop. user and port, when set,
-// come from the inventory or a ProxyJump spec and win over the file.
-func (d *Dialer) resolveAlias(alias, usr string, port int) (*target, error) {
+// come from the inventory or a ProxyJump spec and win over the file. As
+// with OpenSSH's -l and -i, the command line's user and keys are for the
+// destination, not for jump hosts.
+func (d *Dialer) resolveAlias(alias, usr string, port int, jump bool) (*target, error) {
 	t := &target{alias: alias, host: alias, port: port, user: usr}
 	if hn := d.sshConfigGet(alias, "HostName"); hn != "" {
 		t.host = strings.ReplaceAll(hn, "%h", alias)
@@ -311,7 +313,7 @@ func (d *Dialer) resolveAlias(alias, usr string, port int) (*target, error) {
 	if t.port == 0 {
 		t.port = 22
 	}
-	if t.user == "" {
+	if t.user == "" && !jump {
 		t.user = d.cfg.User
 	}
 	if t.user == "" {
@@ -325,7 +327,9 @@ func (d *Dialer) resolveAlias(alias, usr string, port int) (*target, error) {
 		t.user = u.Username
 	}
 	for _, k := range d.cfg.KeyFiles {
-		t.keyFiles = append(t.keyFiles, d.expandPath(k, t))
+		if !jump {
+			t.keyFiles = append(t.keyFiles, d.expandPath(k, t))
+		}
 	}
 	for _, k := range d.sshConfigGetAll(alias, "IdentityFile") {
 		t.keyFiles = append(t.keyFiles, d.expandPath(k, t))
@@ -392,7 +396,7 @@ func (d *Dialer) connect(ctx context.Context, t *target) (*gossh.Client, []*goss
 			closeHops()
 			return nil, nil, err
 		}
-		jt, err := d.resolveAlias(host, u, port)
+		jt, err := d.resolveAlias(host, u, port, true)
 		if err != nil {
 			closeHops()
 			return nil, nil, err

@@ -608,7 +608,8 @@ func TestProxyJump(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(cfg.Home, ".ssh", "config"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg.User = ""
+	// -u names the destination's user; the bastion's comes from its Host block.
+	cfg.User = "no-such-user"
 	c := dial(t, kssh.NewDialer(cfg), transport.HostSpec{Name: "target", User: "root"})
 	// The target sees the connection coming from the bastion's sshd, which
 	// connects from 127.0.0.1 however it was reached.
