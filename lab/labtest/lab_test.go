@@ -3,7 +3,6 @@
 package labtest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -26,7 +25,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
-	"gopkg.in/yaml.v3"
+
+	"kplay/dsl/inventory"
 )
 
 // repo is the repository root, seen from this package's directory (go test's cwd).
@@ -64,57 +64,40 @@ func readEnv(t *testing.T) labEnv {
 
 type invHost struct{ name, addr string }
 
-// inventory is the committed inventory/: the kcm group's hosts and group variables.
-type inventory struct {
+// labInventory is the committed inventory/ as kplay reads it: the kcm group's hosts
+// and the variables they all get from group_vars.
+type labInventory struct {
 	hosts []invHost
 	vars  map[string]any
 }
 
-func (inv inventory) str(t *testing.T, name string) string {
+func (inv labInventory) str(t *testing.T, name string) string {
 	t.Helper()
 	s, ok := inv.vars[name].(string)
 	if !ok || s == "" {
-		t.Fatalf("inventory/group_vars/all.yml: %s is missing or not a string", name)
+		t.Fatalf("inventory: %s is missing or not a string (%v)", name, inv.vars[name])
 	}
 	return s
 }
 
-func readInventory(t *testing.T) inventory {
+// readInventory loads inventory/ with kplay's own loader, as `kplay -i inventory` does.
+func readInventory(t *testing.T) labInventory {
 	t.Helper()
-	var inv inventory
-	f, err := os.Open(filepath.Join(repo, "inventory", "hosts.ini"))
-	if err != nil {
-		t.Fatal(err)
+	loaded, ds := inventory.Load([]string{filepath.Join(repo, "inventory")})
+	if err := ds.Err(); err != nil {
+		t.Fatalf("inventory: %v", err)
 	}
-	defer f.Close()
-	group := ""
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case line == "" || strings.HasPrefix(line, "#"):
-		case strings.HasPrefix(line, "["):
-			group = strings.Trim(line, "[]")
-		case group == "kcm":
-			fields := strings.Fields(line)
-			h := invHost{name: fields[0]}
-			for _, f := range fields[1:] {
-				if v, ok := strings.CutPrefix(f, "ansible_host="); ok {
-					h.addr = v
-				}
-			}
-			inv.hosts = append(inv.hosts, h)
+	var inv labInventory
+	for _, name := range loaded.Groups()["kcm"] {
+		vars := loaded.HostVars(name)
+		addr, _ := vars["ansible_host"].(string)
+		inv.hosts = append(inv.hosts, invHost{name: name, addr: addr})
+		if inv.vars == nil {
+			inv.vars = vars
 		}
 	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(repo, "inventory", "group_vars", "all.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.Unmarshal(b, &inv.vars); err != nil {
-		t.Fatalf("inventory/group_vars/all.yml: %v", err)
+	if len(inv.hosts) == 0 {
+		t.Fatalf("inventory: group kcm has no hosts")
 	}
 	return inv
 }
@@ -178,7 +161,7 @@ type snapshot struct {
 	IDs    map[string]string
 }
 
-func takeSnapshot(t *testing.T, env labEnv, inv inventory) snapshot {
+func takeSnapshot(t *testing.T, env labEnv, inv labInventory) snapshot {
 	t.Helper()
 	s := snapshot{Pids: map[string]string{}, Starts: map[string]string{}, PidNS: map[string]string{}, Files: map[string]string{}, IDs: map[string]string{}}
 	pidFiles, _ := filepath.Glob(filepath.Join(env["LAB_RUN"], "*"))
@@ -330,7 +313,7 @@ func TestLab(t *testing.T) {
 	t.Run("inventory", func(t *testing.T) {
 		want := strings.Fields(env["LAB_HOSTS"])
 		if len(inv.hosts) != len(want) {
-			t.Fatalf("inventory/hosts.ini: group kcm has %d hosts, the lab %d (%v)", len(inv.hosts), len(want), want)
+			t.Fatalf("inventory: group kcm has %d hosts, the lab %d (%v)", len(inv.hosts), len(want), want)
 		}
 		for i, h := range inv.hosts {
 			if h.name != want[i] || h.addr != fmt.Sprintf("198.18.0.1%d", i+1) {
