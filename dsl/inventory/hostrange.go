@@ -10,8 +10,12 @@ import (
 )
 
 // maxRangeHosts caps what one host line may expand to, so a typo such as
-// web[1:100000000] is an error instead of an exhausted machine.
-const maxRangeHosts = 100000
+// web[1:100000000] is an error instead of an exhausted machine; maxHosts
+// caps the whole inventory. (Variables so the fuzz targets can lower them.)
+var (
+	maxRangeHosts = 100000
+	maxHosts      = 1000000
+)
 
 // asciiLetters is Python's string.ascii_letters: Ansible's alphabetic ranges
 // walk it in this order, so [x:B] is x y z A B.
@@ -31,17 +35,23 @@ func (e *rangeError) Error() string { return e.Msg }
 // refuses what Ansible silently turns into nothing or into a traceback: a
 // reversed range, letters mixed with numbers, a zero or negative step.
 func expandHostRange(pattern string) ([]string, error) {
+	return expandRange(pattern, pattern, 0)
+}
+
+// expandRange expands the ranges of pattern, the part of full from byte
+// offset base on (messages name the whole host pattern).
+func expandRange(full, pattern string, base int) ([]string, error) {
 	open := strings.IndexByte(pattern, '[')
 	if open < 0 {
 		return []string{pattern}, nil
 	}
 	closeRel := strings.IndexByte(pattern[open:], ']')
 	if closeRel < 0 {
-		return nil, &rangeError{open, fmt.Sprintf("bad host range in %q: '[' without ']'", pattern)}
+		return nil, &rangeError{base + open, fmt.Sprintf("bad host range in %q: '[' without ']'", full)}
 	}
 	head, body, tail := pattern[:open], pattern[open+1:open+closeRel], pattern[open+closeRel+1:]
 	bad := func(format string, args ...any) error {
-		return &rangeError{open, fmt.Sprintf("bad host range [%s] in %q: ", body, pattern) + fmt.Sprintf(format, args...)}
+		return &rangeError{base + open, fmt.Sprintf("bad host range [%s] in %q: ", body, full) + fmt.Sprintf(format, args...)}
 	}
 	bounds := strings.Split(body, ":")
 	if len(bounds) != 2 && len(bounds) != 3 {
@@ -102,15 +112,12 @@ func expandHostRange(pattern string) ([]string, error) {
 	default:
 		return nil, bad("begin and end must be numbers or single letters")
 	}
-	tails, err := expandHostRange(tail)
+	tails, err := expandRange(full, tail, base+len(pattern)-len(tail))
 	if err != nil {
-		if re, ok := err.(*rangeError); ok {
-			re.Offset += len(pattern) - len(tail)
-		}
 		return nil, err
 	}
 	if len(names)*len(tails) > maxRangeHosts {
-		return nil, &rangeError{open, fmt.Sprintf("host pattern %q expands to more than %d hosts", pattern, maxRangeHosts)}
+		return nil, &rangeError{base + open, fmt.Sprintf("host pattern %q expands to more than %d hosts", full, maxRangeHosts)}
 	}
 	out := make([]string, 0, len(names)*len(tails))
 	for _, n := range names {

@@ -67,7 +67,7 @@ func (p *iniParser) parse(data []byte) {
 			}
 			if kind != "hosts" && kind != "vars" && kind != "children" {
 				msg := fmt.Sprintf("section [%s:%s] has unknown type %q: want hosts, vars or children", name, kind, kind)
-				if s := diag.Suggest(kind, sectionKinds); s != "" {
+				if s := suggest(kind, sectionKinds); s != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", s)
 				}
 				p.ds.Addf(p.pos(lineNo, col+len(name)+2), "%s", msg)
@@ -240,6 +240,10 @@ func (p *iniParser) hostLine(raw string, lineNo int, g *group, seen map[string]i
 		}
 		vars[k] = iniValue(v)
 	}
+	if len(p.inv.hosts)+len(names) > maxHosts {
+		p.ds.Addf(p.pos(lineNo, first.col), "the inventory has more than %d hosts", maxHosts)
+		return
+	}
 	for _, name := range names {
 		pos := p.pos(lineNo, first.col)
 		if prev, dup := seen[name]; dup {
@@ -372,4 +376,19 @@ func shlexSplit(line string) ([]shlexToken, *shlexError) {
 	}
 	emit()
 	return toks, nil
+}
+
+// suggest is diag.Suggest, plus a word the name begins (child -> children).
+func suggest(name string, candidates []string) string {
+	if s := diag.Suggest(name, candidates); s != "" {
+		return s
+	}
+	if len(name) >= 3 {
+		for _, c := range candidates {
+			if strings.HasPrefix(c, name) {
+				return c
+			}
+		}
+	}
+	return ""
 }

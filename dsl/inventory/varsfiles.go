@@ -139,7 +139,7 @@ func loadVarsFile(path, shown string, ds *diag.Diagnostics) map[string]any {
 	c := &yamlConv{ds: ds}
 	v, err := c.value(shown, doc)
 	if err != nil {
-		ds.Addf(nodePos(shown, doc), "%v", err)
+		addErr(ds, nodePos(shown, doc), err)
 		return nil
 	}
 	m, _ := v.(map[string]any)

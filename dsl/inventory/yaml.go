@@ -26,7 +26,7 @@ func parseYAMLDoc(file string, data []byte) (*yaml.Node, diag.Diagnostics) {
 		return nil, nil
 	}
 	if err != nil {
-		ds = append(ds, yamlErr(file, err))
+		ds = append(ds, yamlErr(file, data, err))
 		return nil, ds
 	}
 	var extra yaml.Node
@@ -34,7 +34,7 @@ func parseYAMLDoc(file string, data []byte) (*yaml.Node, diag.Diagnostics) {
 		ds.Addf(nodePos(file, &extra), "malformed YAML: more than one document (---) in one file")
 		return nil, ds
 	} else if !errors.Is(err, io.EOF) {
-		ds = append(ds, yamlErr(file, err))
+		ds = append(ds, yamlErr(file, data, err))
 		return nil, ds
 	}
 	if doc.Kind == yaml.DocumentNode {
@@ -52,18 +52,47 @@ func parseYAMLDoc(file string, data []byte) (*yaml.Node, diag.Diagnostics) {
 
 var reYAMLLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// yamlErr turns a yaml.v3 error into a diagnostic; yaml.v3 gives a line but
-// no column, so the column is the start of that line.
-func yamlErr(file string, err error) diag.Diagnostic {
+// yamlErr turns a yaml.v3 error into a diagnostic. yaml.v3 gives no column
+// and often the line where the enclosing block started rather than the
+// offending one, so the offending line is found as the first prefix of the
+// file that fails with the same message; the column is where that line's
+// text starts.
+func yamlErr(file string, data []byte, err error) diag.Diagnostic {
 	msg := err.Error()
 	if te, ok := err.(*yaml.TypeError); ok && len(te.Errors) > 0 {
 		msg = te.Errors[0]
 	}
+	line := 1
 	if m := reYAMLLine.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return diag.Diagnostic{Pos: diag.Pos{File: file, Line: line, Col: 1}, Msg: "malformed YAML: " + m[2]}
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	} else {
+		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
-	return diag.Diagnostic{Pos: diag.Pos{File: file, Line: 1, Col: 1}, Msg: "malformed YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+	lines := strings.SplitAfter(string(data), "\n")
+	if len(lines) <= 500 {
+		for n := 1; n <= len(lines); n++ {
+			var node yaml.Node
+			perr := yaml.Unmarshal([]byte(strings.Join(lines[:n], "")), &node)
+			if perr == nil {
+				continue
+			}
+			pmsg := perr.Error()
+			if m := reYAMLLine.FindStringSubmatch(pmsg); m != nil {
+				pmsg = m[2]
+			}
+			if pmsg == msg {
+				line = n
+				break
+			}
+		}
+	}
+	col := 1
+	if line-1 < len(lines) {
+		text := lines[line-1]
+		col += len(text) - len(strings.TrimLeft(text, " \t"))
+	}
+	return diag.Diagnostic{Pos: diag.Pos{File: file, Line: line, Col: col}, Msg: "malformed YAML: " + msg}
 }
 
 func nodePos(file string, n *yaml.Node) diag.Pos {
@@ -201,7 +230,7 @@ var (
 func (c *yamlConv) value(file string, n *yaml.Node) (any, error) {
 	c.nodes++
 	if c.nodes > maxNodes {
-		return nil, fmt.Errorf("too many values (alias expansion?), more than %d", maxNodes)
+		return nil, &nodeError{nodePos(file, n), fmt.Sprintf("too many values (alias expansion?), more than %d", maxNodes)}
 	}
 	n = deref(n)
 	switch n.Kind {
@@ -262,11 +291,28 @@ func (c *yamlConv) scalar(file string, n *yaml.Node) (any, error) {
 			return float64(v), nil
 		}
 	case "!vault":
-		return nil, fmt.Errorf("encrypted values (!vault) are not supported: %s:%d:%d", file, n.Line, n.Column)
+		return nil, &nodeError{nodePos(file, n), "encrypted values (!vault) are not supported"}
 	default:
-		return nil, fmt.Errorf("unsupported YAML tag %s at %s:%d:%d", tag, file, n.Line, n.Column)
+		return nil, &nodeError{nodePos(file, n), fmt.Sprintf("unsupported YAML tag %s", tag)}
 	}
-	return nil, fmt.Errorf("%q is not a valid %s at %s:%d:%d", n.Value, tag, file, n.Line, n.Column)
+	return nil, &nodeError{nodePos(file, n), fmt.Sprintf("%q is not a valid %s", n.Value, tag)}
+}
+
+// nodeError is a problem with one YAML value, at its position.
+type nodeError struct {
+	pos diag.Pos
+	msg string
+}
+
+func (e *nodeError) Error() string { return e.msg }
+
+// addErr reports err at its own position when it has one, else at pos.
+func addErr(ds *diag.Diagnostics, pos diag.Pos, err error) {
+	var ne *nodeError
+	if errors.As(err, &ne) {
+		pos = ne.pos
+	}
+	ds.Addf(pos, "%v", err)
 }
 
 // resolvePlain types an unquoted YAML 1.1 scalar as PyYAML does.
@@ -389,7 +435,7 @@ func (inv *Inventory) yamlGroup(c *yamlConv, file, abs string, p pair, parent *g
 	pos := nodePos(file, p.kNode)
 	data := deref(p.value)
 	if data.Kind != yaml.MappingNode && !isNull(data) {
-		c.ds.Addf(nodePos(file, data), "group %q must be a mapping with hosts, vars or children, got %s", p.key, kindName(data))
+		c.ds.Addf(pos, "group %q must be a mapping with hosts, vars or children, got %s", p.key, kindName(data))
 		return nil
 	}
 	if p.key == "" {
@@ -407,7 +453,7 @@ func (inv *Inventory) yamlGroup(c *yamlConv, file, abs string, p pair, parent *g
 		val := deref(sec.value)
 		if !contains(groupKeys, sec.key) {
 			msg := fmt.Sprintf("unknown key %q in group %q: want hosts, vars or children", sec.key, g.name)
-			if s := diag.Suggest(sec.key, groupKeys); s != "" {
+			if s := suggest(sec.key, groupKeys); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			}
 			c.ds.Addf(nodePos(file, sec.kNode), "%s", msg)
@@ -431,7 +477,7 @@ func (inv *Inventory) yamlGroup(c *yamlConv, file, abs string, p pair, parent *g
 			}
 			entries = c.pairsOf(file, val, noun)
 		default:
-			c.ds.Addf(nodePos(file, val), "%s of group %q must be a mapping, got %s", sec.key, g.name, kindName(val))
+			c.ds.Addf(nodePos(file, sec.kNode), "%s of group %q must be a mapping, got %s", sec.key, g.name, kindName(val))
 			continue
 		}
 		switch sec.key {
@@ -439,7 +485,7 @@ func (inv *Inventory) yamlGroup(c *yamlConv, file, abs string, p pair, parent *g
 			for _, e := range entries {
 				v, err := c.value(file, e.value)
 				if err != nil {
-					c.ds.Addf(nodePos(file, e.value), "%v", err)
+					addErr(c.ds, nodePos(file, e.value), err)
 					continue
 				}
 				if e.key == "ansible_group_priority" {
@@ -477,11 +523,15 @@ func (inv *Inventory) yamlHost(c *yamlConv, file, abs string, e pair, g *group, 
 	}
 	val := deref(e.value)
 	if val.Kind != yaml.MappingNode && !isNull(val) {
-		c.ds.Addf(nodePos(file, val), "host %q must map to its variables (or nothing), got %s", e.key, kindName(val))
+		c.ds.Addf(pos, "host %q must map to its variables (or nothing), got %s", e.key, kindName(val))
 		return
 	}
 	names, port, ok := expandHostPattern(e.key, pos, c.ds)
 	if !ok {
+		return
+	}
+	if len(inv.hosts)+len(names) > maxHosts {
+		c.ds.Addf(pos, "the inventory has more than %d hosts", maxHosts)
 		return
 	}
 	vars := map[string]any{}
@@ -490,7 +540,7 @@ func (inv *Inventory) yamlHost(c *yamlConv, file, abs string, e pair, g *group, 
 		for _, vp := range c.pairs(file, val) {
 			v, err := c.value(file, vp.value)
 			if err != nil {
-				c.ds.Addf(nodePos(file, vp.value), "%v", err)
+				addErr(c.ds, nodePos(file, vp.value), err)
 				continue
 			}
 			keys = append(keys, vp.key)
