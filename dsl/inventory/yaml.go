@@ -169,7 +169,13 @@ func (c *yamlConv) pairsOf(file string, n *yaml.Node, noun string) []pair {
 					c.ds.Addf(nodePos(file, k), "merge key << wants a mapping or a list of mappings, got %s", kindName(s))
 					continue
 				}
+				s = deref(s)
+				if !c.enter(s) {
+					c.ds.Addf(nodePos(file, k), "merge key << refers to a mapping that contains it")
+					continue
+				}
 				merged = append(merged, c.pairs(file, s)...)
+				c.leave(s)
 			}
 			continue
 		}
@@ -211,9 +217,25 @@ func (c *yamlConv) key(file string, k *yaml.Node) (string, error) {
 // what Ansible (PyYAML) reads: yes/no/on/off are bools, 0755 is octal,
 // 1e3 is a string.
 type yamlConv struct {
-	ds    *diag.Diagnostics
-	nodes int
+	ds     *diag.Diagnostics
+	nodes  int
+	active map[*yaml.Node]bool // collections being read: an alias back to one is a loop
 }
+
+// enter marks n as being read; false when it already is (an alias that
+// refers to its own ancestor, which would never end).
+func (c *yamlConv) enter(n *yaml.Node) bool {
+	if c.active == nil {
+		c.active = map[*yaml.Node]bool{}
+	}
+	if c.active[n] {
+		return false
+	}
+	c.active[n] = true
+	return true
+}
+
+func (c *yamlConv) leave(n *yaml.Node) { delete(c.active, n) }
 
 // maxNodes bounds alias expansion (a "billion laughs" file).
 const maxNodes = 1_000_000
@@ -233,6 +255,12 @@ func (c *yamlConv) value(file string, n *yaml.Node) (any, error) {
 		return nil, &nodeError{nodePos(file, n), fmt.Sprintf("too many values (alias expansion?), more than %d", maxNodes)}
 	}
 	n = deref(n)
+	if n.Kind == yaml.SequenceNode || n.Kind == yaml.MappingNode {
+		if !c.enter(n) {
+			return nil, &nodeError{nodePos(file, n), "an alias refers to a value that contains it"}
+		}
+		defer c.leave(n)
+	}
 	switch n.Kind {
 	case yaml.ScalarNode:
 		return c.scalar(file, n)
@@ -441,6 +469,13 @@ func (inv *Inventory) yamlGroup(c *yamlConv, file, abs string, p pair, parent *g
 	if p.key == "" {
 		c.ds.Addf(pos, "empty group name")
 		return nil
+	}
+	if data.Kind == yaml.MappingNode {
+		if !c.enter(data) {
+			c.ds.Addf(pos, "group %q: an alias refers to a group that contains it", p.key)
+			return nil
+		}
+		defer c.leave(data)
 	}
 	g := inv.addGroup(p.key, pos)
 	if parent != nil {
