@@ -87,10 +87,15 @@ func at(start Pos, src string, off, indent int) Pos {
 // CompileExpr compiles src; pos is where src starts in its file.
 // Errors carry the position of the offending token.
 func CompileExpr(src string, pos Pos) (*Expr, error) {
-	return compileExpr(src, pos, 0)
+	return compileExpr(src, pos, 0, false)
 }
 
-func compileExpr(src string, pos Pos, indent int) (*Expr, error) {
+// compileExpr compiles src. escapes: string literals take Python's
+// backslash escapes, as in Jinja template files; otherwise a backslash is
+// itself, as in Ansible's playbook strings, so that the regex in
+// "{{ x | regex_search('\\d+') }}" (YAML-unescaped to '\d+') reaches the
+// regex engine as written.
+func compileExpr(src string, pos Pos, indent int, escapes bool) (*Expr, error) {
 	e := &Expr{Src: src, Pos: pos, indent: indent}
 	if strings.TrimSpace(src) == "" {
 		return nil, &PosError{Pos: pos, Msg: "empty expression"}
@@ -99,7 +104,7 @@ func compileExpr(src string, pos Pos, indent int) (*Expr, error) {
 		return nil, &PosError{Pos: at(pos, src, strings.Index(src, "{{"), indent),
 			Msg: "an expression here is not a template: write `x == 1`, not `{{ x }} == 1`"}
 	}
-	tr, err := translateJinja(src)
+	tr, err := translateJinja(src, escapes)
 	if err != nil {
 		var se *syntaxError
 		if errors.As(err, &se) {

@@ -89,16 +89,23 @@ func TestExprEval(t *testing.T) {
 		{"users | rejectattr('admin') | length", 1},
 		{"xs | select('equalto', 'a') | list", []any{"a"}},
 		{"groups.masters | map('extract', hostvars, 'ansible_host') | list", []any{"10.0.0.1", "10.0.0.2"}},
-		{"d | to_json", `{"a":1,"b":2}`},
+		{"d | to_json", `{"a": 1, "b": 2}`},
+		{"[1, 'x', {'k': [true, None]}] | to_json", `[1, "x", {"k": [true, null]}]`},
+		{"d | to_nice_json", "{\n    \"a\": 1,\n    \"b\": 2\n}"},
 		{"(json | from_json).port == 6443", true},
 		{"d | to_yaml", "a: 1\nb: 2\n"},
 		{"'a: [1, 2]' | from_yaml", map[string]any{"a": []any{1, 2}}},
 		{"path | basename", "kcm.conf"},
 		{"path | dirname", "/etc/kubernetes"},
-		{"r.stdout | regex_search('is (\\\\w+)', '\\\\1')", []any{"active"}},
+		{"r.stdout | regex_search('is (\\w+)', '\\1')", []any{"active"}},
+		{"r.stdout | regex_search('\\d+')", nil},
+		{"'a\\nb'", "a\\nb"},
+		{"'it\\'s'", "it's"},
+		{"foo | regex_replace('(a)', '\\\\\\1$')", "b\\a$r"},
 		{"r.stdout | regex_search('i.')", "it"},
 		{"r.stdout | regex_search('zzz')", nil},
-		{"foo | regex_replace('^b(a)', 'X\\\\1')", "Xar"},
+		{"foo | regex_replace('^b(a)', 'X\\1')", "Xar"},
+		{"foo | regex_replace('^b(?P<x>a)', '\\g<x>-')", "a-r"},
 		{"'hi' | b64encode", "aGk="},
 		{"'aGk=' | b64decode", "hi"},
 		{"d | combine({'c': 3})", map[string]any{"a": 1, "b": 2, "c": 3}},
@@ -140,7 +147,7 @@ func TestExprEval(t *testing.T) {
 		{"1 < 2 ? 'y' : 'n'", "y"},
 		{"foo | quote", "bar"},
 		{"'a b' | quote", "'a b'"},
-		{"'x\\ny' | indent(2)", "x\n  y"},
+		{"'x\ny' | indent(2)", "x\n  y"},
 		{"'%s:%d' | format(foo, 3)", "bar:3"},
 		{"true | ternary('on', 'off')", "on"},
 		{"foo | hash('md5')", "37b51d194a7513e45b56f6524f2d51f2"},
@@ -303,7 +310,7 @@ func TestExprBool(t *testing.T) {
 // One compiled expression and template, evaluated by many goroutines at once,
 // as the engine does with one goroutine per host; run with -race.
 func TestConcurrentEval(t *testing.T) {
-	e, err := CompileExpr("item.name ~ '-' ~ (xs | sort | join(',')) ~ (r.stdout | regex_replace('a(c)', 'x\\\\1'))", Pos{})
+	e, err := CompileExpr("item.name ~ '-' ~ (xs | sort | join(',')) ~ (r.stdout | regex_replace('a(c)', 'x\\1'))", Pos{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1021,17 +1021,66 @@ func lookupAttr(v any, attr string) any {
 	return v
 }
 
+// marshalJSON writes JSON as Python's json.dumps does, which is what
+// Ansible's to_json gives: ", " and ": " between items, keys sorted (Go maps
+// have no order to keep). nice is to_nice_json: four-space indentation.
 func marshalJSON(v any, nice bool) (string, error) {
 	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
 	if nice {
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
 		enc.SetIndent("", "    ")
+		if err := enc.Encode(v); err != nil {
+			return "", err
+		}
+		return strings.TrimSuffix(buf.String(), "\n"), nil
 	}
-	if err := enc.Encode(v); err != nil {
+	if err := writeJSON(&buf, v); err != nil {
 		return "", err
 	}
-	return strings.TrimSuffix(buf.String(), "\n"), nil
+	return buf.String(), nil
+}
+
+func writeJSON(buf *bytes.Buffer, v any) error {
+	switch x := v.(type) {
+	case map[string]any:
+		buf.WriteByte('{')
+		for i, k := range sortedKeys(x) {
+			if i > 0 {
+				buf.WriteString(", ")
+			}
+			if err := writeJSON(buf, k); err != nil {
+				return err
+			}
+			buf.WriteString(": ")
+			if err := writeJSON(buf, x[k]); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte('}')
+		return nil
+	case []any:
+		buf.WriteByte('[')
+		for i, e := range x {
+			if i > 0 {
+				buf.WriteString(", ")
+			}
+			if err := writeJSON(buf, e); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte(']')
+		return nil
+	case undefined:
+		return fmt.Errorf("cannot write an undefined value as JSON")
+	}
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	buf.Truncate(buf.Len() - 1) // Encode's newline
+	return nil
 }
 
 func fnToJSON(nice bool) exprFunc {
@@ -1190,7 +1239,54 @@ func fnRegexSearch(a ...any) (any, error) {
 	return m[0], nil
 }
 
-var pyGroupRef = regexp.MustCompile(`\\(\d+)|\\g<(\w+)>`)
+// pyReplacement turns a Python re.sub replacement (\1, \g<name>, \\) into
+// Go's Regexp.Expand syntax (${1}, ${name}, with $ doubled).
+func pyReplacement(s string) string {
+	var b strings.Builder
+	rs := []rune(s)
+	for i := 0; i < len(rs); i++ {
+		c := rs[i]
+		switch {
+		case c == '$':
+			b.WriteString("$$")
+		case c == '\\' && i+1 < len(rs):
+			n := rs[i+1]
+			switch {
+			case n >= '0' && n <= '9':
+				j := i + 1
+				for j < len(rs) && j < i+3 && rs[j] >= '0' && rs[j] <= '9' {
+					j++
+				}
+				b.WriteString("${" + string(rs[i+1:j]) + "}")
+				i = j - 1
+			case n == 'g' && i+2 < len(rs) && rs[i+2] == '<':
+				end := strings.IndexRune(string(rs[i+3:]), '>')
+				if end < 0 {
+					b.WriteString("\\g")
+					i++
+					continue
+				}
+				name := []rune(string(rs[i+3:]))[:end]
+				b.WriteString("${" + string(name) + "}")
+				i += 3 + len(name)
+			case n == '\\':
+				b.WriteByte('\\')
+				i++
+			case n == 'n':
+				b.WriteByte('\n')
+				i++
+			case n == 't':
+				b.WriteByte('\t')
+				i++
+			default:
+				b.WriteRune(c)
+			}
+		default:
+			b.WriteRune(c)
+		}
+	}
+	return b.String()
+}
 
 func fnRegexReplace(a ...any) (any, error) {
 	pos, kw := splitKw(a)
@@ -1198,9 +1294,7 @@ func fnRegexReplace(a ...any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Python's \1 and \g<name> become Go's ${1} and ${name}.
-	repl := pyGroupRef.ReplaceAllString(toText(arg(pos, 2)), "$${$1$2}")
-	return r.ReplaceAllString(toText(arg(pos, 0)), repl), nil
+	return r.ReplaceAllString(toText(arg(pos, 0)), pyReplacement(toText(arg(pos, 2)))), nil
 }
 
 func fnRegexFindall(a ...any) (any, error) {

@@ -2,6 +2,7 @@ package dsl
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 )
@@ -185,7 +186,7 @@ type jframe struct {
 }
 
 // translateJinja rewrites Jinja expression syntax into expr syntax.
-func translateJinja(src string) (*translation, error) {
+func translateJinja(src string, escapes bool) (*translation, error) {
 	runes := []rune(src)
 	toks, err := lexJinja(runes)
 	if err != nil {
@@ -301,8 +302,16 @@ func translateJinja(src string) (*translation, error) {
 				continue
 			}
 			e.emitTok(t)
-		case jNumber, jString:
+		case jNumber:
 			e.emitTok(t)
+		case jString:
+			if strings.HasPrefix(t.text, "`") {
+				e.emitTok(t)
+				continue
+			}
+			// Re-quote as a Go-style literal expr reads unambiguously; the
+			// runes keep the offsets of the original literal.
+			e.emitTok(jtok{kind: jString, text: strconv.Quote(jinjaString(t.text, escapes)), off: t.off})
 		case jOp:
 			switch t.text {
 			case "~":
@@ -367,4 +376,66 @@ func translateJinja(src string) (*translation, error) {
 		}
 	}
 	return &translation{src: string(e.out), orig: e.orig, cats: e.cats}, nil
+}
+
+// jinjaString decodes a quoted Jinja string literal. With escapes, Python's
+// backslash escapes apply (\n, \t, \\, \', \xhh, \uhhhh; an unknown one
+// such as \d stays as written, as in Python). Without, only an escaped quote
+// is one; every other backslash is itself, as Ansible treats the string
+// literals of playbook expressions.
+func jinjaString(lit string, escapes bool) string {
+	rs := []rune(lit)
+	quote := rs[0]
+	body := rs[1 : len(rs)-1]
+	var b strings.Builder
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if c != '\\' || i+1 >= len(body) {
+			b.WriteRune(c)
+			continue
+		}
+		n := body[i+1]
+		if n == quote {
+			b.WriteRune(n)
+			i++
+			continue
+		}
+		if !escapes {
+			b.WriteRune(c)
+			continue
+		}
+		i++
+		switch n {
+		case 'n':
+			b.WriteByte('\n')
+		case 't':
+			b.WriteByte('\t')
+		case 'r':
+			b.WriteByte('\r')
+		case '\\':
+			b.WriteByte('\\')
+		case '\'', '"':
+			b.WriteRune(n)
+		case '0':
+			b.WriteByte(0)
+		case 'x', 'u':
+			width := 2
+			if n == 'u' {
+				width = 4
+			}
+			if i+width < len(body) {
+				if v, err := strconv.ParseUint(string(body[i+1:i+1+width]), 16, 32); err == nil {
+					b.WriteRune(rune(v))
+					i += width
+					continue
+				}
+			}
+			b.WriteRune('\\')
+			b.WriteRune(n)
+		default:
+			b.WriteRune('\\')
+			b.WriteRune(n)
+		}
+	}
+	return b.String()
 }

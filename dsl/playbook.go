@@ -339,7 +339,7 @@ func (p *pbParser) value(n *yaml.Node) *Value {
 			v.Kind, v.Scalar = Scalar, n.Value
 			if HasTemplate(n.Value) {
 				pos, indent := p.contentPos(n)
-				t, err := parseTemplate(n.Value, pos, indent)
+				t, err := parseTemplate(n.Value, pos, indent, false)
 				if err != nil {
 					p.addErr(n, err)
 					return v
@@ -417,7 +417,7 @@ func (p *pbParser) exprs(n *yaml.Node, what string) []*Expr {
 			b, _ := p.boolean(n, what)
 			src = strconv.FormatBool(b)
 		}
-		e, err := compileExpr(src, pos, indent)
+		e, err := compileExpr(src, pos, indent, false)
 		if err != nil {
 			p.addErr(n, err)
 			return nil

@@ -14,8 +14,9 @@ type Template struct {
 	Src string
 	Pos Pos
 
-	nodes  []tnode
-	indent int
+	nodes   []tnode
+	indent  int
+	escapes bool // string literals take Python's escapes (template files)
 }
 
 // tnode is one piece of a parsed template.
@@ -62,9 +63,18 @@ type ttok struct {
 	trimR  bool
 }
 
-// ParseTemplate compiles a template; pos is where src starts.
+// ParseTemplate compiles a template from a playbook or vars file; pos is
+// where src starts. As in Ansible, a backslash in a string literal inside
+// {{ }} is itself (YAML has already had its say on escapes).
 func ParseTemplate(src string, pos Pos) (*Template, error) {
-	return parseTemplate(src, pos, 0)
+	return parseTemplate(src, pos, 0, false)
+}
+
+// ParseTemplateFile compiles the text of a template file (the template
+// module's src): string literals inside {{ }} take Python's backslash
+// escapes, as Jinja gives them there.
+func ParseTemplateFile(src string, pos Pos) (*Template, error) {
+	return parseTemplate(src, pos, 0, true)
 }
 
 // LoadTemplateFile reads and compiles a template file; errors carry the
@@ -74,7 +84,7 @@ func LoadTemplateFile(path string) (*Template, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ParseTemplate(string(b), Pos{File: path, Line: 1, Col: 1})
+	return ParseTemplateFile(string(b), Pos{File: path, Line: 1, Col: 1})
 }
 
 // HasTemplate reports whether s holds any template markup.
@@ -86,8 +96,8 @@ func HasTemplate(s string) bool {
 	return i >= 0 && strings.Contains(s[i:], "#}")
 }
 
-func parseTemplate(src string, pos Pos, indent int) (*Template, error) {
-	t := &Template{Src: src, Pos: pos, indent: indent}
+func parseTemplate(src string, pos Pos, indent int, escapes bool) (*Template, error) {
+	t := &Template{Src: src, Pos: pos, indent: indent, escapes: escapes}
 	toks, err := t.lex()
 	if err != nil {
 		return nil, err
@@ -224,7 +234,7 @@ type tparser struct {
 
 // exprIn compiles the expression held in a tag, starting at rune offset off.
 func (p *tparser) exprIn(src string, off int) (*Expr, error) {
-	return compileExpr(src, p.t.posAt(off), p.t.indent)
+	return compileExpr(src, p.t.posAt(off), p.t.indent, p.t.escapes)
 }
 
 // parse reads nodes until one of the end keywords; it returns the tag that

@@ -16,7 +16,7 @@ func TestTemplateRender(t *testing.T) {
 		{"expr", "port={{ item.port }}", "port=80"},
 		{"filters", "{{ xs | unique | join(' ') }}", "b a"},
 		{"bool and null", "{{ 1 == 1 }} {{ nothing }}", "true "},
-		{"list as json", "{{ nums }}", "[3,1,2]"},
+		{"list as json", "{{ nums }}", "[3, 1, 2]"},
 		{"if", "{% if foo == 'bar' %}yes{% endif %}", "yes"},
 		{"elif else", "{% if foo == 'x' %}1{% elif foo == 'y' %}2{% else %}3{% endif %}", "3"},
 		{"elif taken", "{% if foo == 'x' %}1{% elif foo == 'bar' %}2{% else %}3{% endif %}", "2"},
@@ -57,6 +57,33 @@ func TestTemplateRender(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestTemplateFileEscapes(t *testing.T) {
+	// In a template file Jinja's string escapes apply; in a playbook string
+	// a backslash is itself, as in Ansible.
+	file, err := ParseTemplateFile(`{{ 'a\nb' }}|{{ 'x' | regex_replace('x', '\\\\') }}`, Pos{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := file.Render(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "a\nb|\\"; got != want {
+		t.Errorf("template file: got %q, want %q", got, want)
+	}
+	inline, err := ParseTemplate(`{{ 'a\nb' }}`, Pos{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = inline.Render(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `a\nb`; got != want {
+		t.Errorf("playbook string: got %q, want %q", got, want)
 	}
 }
 
