@@ -2,7 +2,6 @@ package engine
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -58,10 +57,11 @@ var FactNames = []string{
 }
 
 // Check finds what can be known wrong before any host is touched, beyond
-// what the parser found: notify names without a handler, module arguments
-// that the module's own checks refuse, copy and template sources that are
-// missing or (templates) do not parse, and variables nothing defines. Every
-// problem is returned.
+// what the parser found: module arguments that the module's own checks
+// refuse, copy and template sources that are missing or (templates) do not
+// parse, and variables nothing defines. Every problem is returned. It works
+// on a playbook the parser found problems in too, so that all problems are
+// reported at once.
 func Check(pb *dsl.Playbook, o CheckOptions) diag.Diagnostics {
 	var ds diag.Diagnostics
 	dir, err := filepath.Abs(filepath.Dir(pb.Path))
@@ -69,37 +69,13 @@ func Check(pb *dsl.Playbook, o CheckOptions) diag.Diagnostics {
 		dir = filepath.Dir(pb.Path)
 	}
 	for _, p := range pb.Plays {
-		handlers := map[string]bool{}
-		var hnames []string
-		walkTasks(p.Handlers, func(t *dsl.Task) {
-			for _, n := range append([]string{t.Name}, t.Listen...) {
-				if n != "" && !handlers[n] {
-					handlers[n] = true
-					hnames = append(hnames, n)
-				}
-			}
-		})
-		check := func(t *dsl.Task) {
-			for _, n := range t.Notify {
-				if handlers[n] {
-					continue
-				}
-				msg := fmt.Sprintf("notify %q: no handler has this name or listens to it", n)
-				if s := diag.Suggest(n, hnames); s != "" {
-					msg += fmt.Sprintf(" (did you mean %q?)", s)
-				}
-				ds.Addf(t.Pos, "%s", msg)
-			}
-			if t.DelegateTo != "" && !isLocalName(t.DelegateTo) {
-				ds.Addf(t.Pos, "delegate_to %q: only localhost is supported", t.DelegateTo)
-			}
-			ds = append(ds, checkArgs(t, dir)...)
-		}
+		// Notify names and delegate_to are the parser's to check.
+		check := func(t *dsl.Task) { ds = append(ds, checkArgs(t, dir)...) }
 		walkTasks(p.Tasks, check)
 		walkTasks(p.Handlers, check)
 	}
 	defined := definedNames(o)
-	ds = append(ds, checkNames(pb, func(name string) bool { return defined[name] })...)
+	ds = append(ds, pb.CheckNames(func(name string) bool { return defined[name] })...)
 	return ds
 }
 
@@ -180,7 +156,7 @@ func checkArgs(t *dsl.Task, dir string) diag.Diagnostics {
 				continue
 			}
 			if info.Name == "template" {
-				if _, err := loadTemplateFile(path); err != nil {
+				if _, err := dsl.LoadTemplateFile(path); err != nil {
 					ds = append(ds, asDiagnostics(err, srcPos)...)
 				}
 			}

@@ -73,19 +73,23 @@ func (h *hostState) notify(names []string) {
 	}
 }
 
-// takeNotified reports whether any of names was notified, and forgets them
-// so a handler runs once per flush.
-func (h *hostState) takeNotified(names []string) bool {
+// wasNotified reports whether any of names was notified.
+func (h *hostState) wasNotified(names []string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	hit := false
 	for _, n := range names {
 		if h.notified[n] {
-			hit = true
-			delete(h.notified, n)
+			return true
 		}
 	}
-	return hit
+	return false
+}
+
+// clearNotified forgets notifications once the handlers have run.
+func (h *hostState) clearNotified() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	clear(h.notified)
 }
 
 // isLocalName says whether a host name means the control machine.

@@ -130,9 +130,15 @@ func (r *runner) runPlay(ctx context.Context, p *dsl.Play) (stop bool, err error
 	if err := r.loadVarsFiles(ps); err != nil {
 		return true, err
 	}
-	for _, batch := range serialBatches(names, p.Serial) {
+	searching := !r.started
+	for i, batch := range serialBatches(names, p.Serial) {
 		if ctx.Err() != nil {
 			return true, nil
+		}
+		if i > 0 && searching && r.started {
+			// --start-at-task: every batch of the play starts at the task
+			// the first batch started at.
+			r.started = false
 		}
 		ps.batch = batch
 		hosts := make([]*hostState, len(batch))
@@ -344,6 +350,11 @@ func (inh inherit) child(b *dsl.Task) inherit {
 // runHandlers runs, in definition order, each handler on the hosts that
 // notified it by name or by one of its listen topics.
 func (r *runner) runHandlers(ctx context.Context, ps *playState, hosts []*hostState) {
+	defer func() {
+		for _, h := range hosts {
+			h.clearNotified()
+		}
+	}()
 	for _, hd := range ps.play.Handlers {
 		if ctx.Err() != nil {
 			return
@@ -351,7 +362,7 @@ func (r *runner) runHandlers(ctx context.Context, ps *playState, hosts []*hostSt
 		keys := append([]string{hd.Name}, hd.Listen...)
 		var notified []*hostState
 		for _, h := range hosts {
-			if h.takeNotified(keys) && h.active() {
+			if h.wasNotified(keys) && h.active() {
 				notified = append(notified, h)
 			}
 		}

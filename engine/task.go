@@ -261,7 +261,7 @@ func (r *runner) fillEvent(ev *Event, res *result, reg map[string]any, noLog boo
 		if res.failed || res.unreachable || res.msg != "" {
 			ev.Msg = hiddenMsg
 		}
-		if r.o.Diff {
+		if r.o.Diff && res.changed {
 			for _, d := range res.diffs {
 				ev.Diffs = append(ev.Diffs, Diff{Path: d.Path, Secret: true})
 			}
@@ -276,7 +276,7 @@ func (r *runner) fillEvent(ev *Event, res *result, reg map[string]any, noLog boo
 	ev.Stderr = asString(res.data["stderr"])
 	ev.Cmd = asString(res.data["cmd"])
 	ev.Result = reg
-	if r.o.Diff {
+	if r.o.Diff && res.changed {
 		for _, d := range res.diffs {
 			if d.Secret {
 				ev.Diffs = append(ev.Diffs, Diff{Path: d.Path, Secret: true})
@@ -400,7 +400,7 @@ func (r *runner) runItem(ctx context.Context, ps *playState, t *dsl.Task, inh in
 	for _, e := range t.Args {
 		v, err := sc.evalValue(e.Value)
 		if err != nil {
-			return failure("%s: %s: %v", e.Value.Pos, e.Key, err)
+			return failure("%s: %v", e.Key, err)
 		}
 		if s, ok := v.(string); ok && s == omit {
 			continue
@@ -641,10 +641,14 @@ func (r *runner) attempt(ctx context.Context, m modules.Module, call *modules.Ca
 	return res
 }
 
-// hostConn opens (once) the connection to the host.
+// hostConn opens (once) the connection to the host. The spec is built
+// outside the host's lock: rendering its variables may read hostvars,
+// which takes every host's lock.
 func (r *runner) hostConn(ctx context.Context, h *hostState, sc *scope) (transport.Conn, error) {
 	h.mu.Lock()
-	if h.conn == nil {
+	slot := h.conn
+	h.mu.Unlock()
+	if slot == nil {
 		get := func(k string) (any, bool) {
 			if err := sc.resolve([]string{k}); err != nil {
 				return nil, false
@@ -656,19 +660,20 @@ func (r *runner) hostConn(ctx context.Context, h *hostState, sc *scope) (transpo
 		}
 		spec, err := hostSpec(h.name, get, r.o)
 		if err != nil {
-			h.mu.Unlock()
 			return nil, &transport.UnreachableError{Host: h.name, Err: err}
 		}
-		all := sc.all()
 		for k := range h.invVars {
-			if v, ok := all[k]; ok {
+			if v, ok := get(k); ok {
 				spec.Vars[k] = v
 			}
 		}
-		h.conn = &connSlot{spec: spec}
+		h.mu.Lock()
+		if h.conn == nil {
+			h.conn = &connSlot{spec: spec}
+		}
+		slot = h.conn
+		h.mu.Unlock()
 	}
-	slot := h.conn
-	h.mu.Unlock()
 	return slot.get(ctx, r.o.Dialer)
 }
 

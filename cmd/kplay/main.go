@@ -224,7 +224,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			books = append(books, pb)
 		}
 	}
-	if len(ds) == 0 {
+	if inv != nil {
 		for _, pb := range books {
 			ds = append(ds, engine.Check(pb, engine.CheckOptions{Inventory: inv, InventoryVars: varNames, ExtraVars: extra})...)
 		}

@@ -202,8 +202,8 @@ func (o *textOutput) diffs(e engine.Event) {
 
 func unifiedDiff(d engine.Diff) string {
 	ud := difflib.UnifiedDiff{
-		A:        difflib.SplitLines(d.Before),
-		B:        difflib.SplitLines(d.After),
+		A:        diffLines(d.Before),
+		B:        diffLines(d.After),
 		FromFile: "before: " + d.Path,
 		ToFile:   "after: " + d.Path,
 		Context:  3,
@@ -219,6 +219,21 @@ func unifiedDiff(d engine.Diff) string {
 		s += "\n"
 	}
 	return s
+}
+
+// diffLines splits text into lines that keep their newline; a last line
+// without one gets one, so the diff does not show a phantom empty line.
+func diffLines(s string) []string {
+	if s == "" {
+		return nil
+	}
+	lines := strings.SplitAfter(s, "\n")
+	if lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	} else {
+		lines[len(lines)-1] += "\n"
+	}
+	return lines
 }
 
 func (o *textOutput) colorDiff(s string) string {
