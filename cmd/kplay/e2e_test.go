@@ -153,7 +153,7 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("%s app.conf = %q, want %q", h, conf, want)
 			}
 			for file, want := range map[string]string{
-				"etc/motd":      "welcome to the e2e host\n",
+				"etc/motd":       "welcome to the e2e host\n",
 				"data/alpha.ver": "alpha=1.0\n",
 				"data/gamma.ver": "gamma=0.3\n",
 				"data/marker":    "made\n",

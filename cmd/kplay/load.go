@@ -24,7 +24,7 @@ func (a invAdapter) Hosts(pattern string) ([]string, error) {
 }
 
 func (a invAdapter) HostVars(name string) map[string]any { return a.inv.HostVars(name) }
-func (a invAdapter) Groups() map[string][]string        { return a.inv.Groups() }
+func (a invAdapter) Groups() map[string][]string         { return a.inv.Groups() }
 
 // loadInventory reads every -i source; with none, the inventory is empty
 // and only the implicit localhost exists, as with ansible-playbook.
