@@ -77,6 +77,18 @@ pid_from() {
 	echo "$pid"
 }
 
+# by_arg ARG: a live process that has ARG (a path only the lab uses) as one of its
+# arguments, for when its pid file is gone. The regex starts with a bracket so that
+# grep's own command line, which holds the regex, does not match it.
+by_arg() {
+	local re p
+	re=$(printf '%s' "${1:1}" | sed 's/[][\.*^$+?(){}|]/\\&/g')
+	for p in $(grep -lsaEz -- "^[${1:0:1}]$re\$" /proc/[0-9]*/cmdline | cut -d/ -f3); do
+		[ "$p" != "$$" ] && alive "$p" && echo "$p" && return 0
+	done
+	return 1
+}
+
 # stop_pid PID SECONDS: SIGTERM, then SIGKILL after SECONDS; waits until it is gone.
 stop_pid() {
 	local pid=$1 secs=$2 i
@@ -98,7 +110,7 @@ host_dir() { echo "$STATE/hosts/$1"; }
 host_root() { echo "$STATE/hosts/$1/root"; }
 
 # host_nspawn H: pid of the host's systemd-nspawn.
-host_nspawn() { pid_from "$RUN/$1.pid" "--machine=$1 "; }
+host_nspawn() { pid_from "$RUN/$1.pid" "--machine=$1 " || by_arg "$STATE/hosts/$1/root"; }
 
 # host_init H: pid (outside) of the host's PID 1: the process whose root is the host's
 # overlay and whose pid in its own namespace is 1.
@@ -130,14 +142,20 @@ host_init() {
 
 # host_procs H: every process running inside the host (its root is the host's overlay).
 host_procs() {
-	local root dev p
+	local root dev
 	root=$(host_root "$1")
 	mountpoint -q "$root" 2>/dev/null || return 0
 	dev=$(stat -c %d "$root")
-	for p in /proc/[0-9]*; do
-		[ "$(stat -Lc %d "$p/root" 2>/dev/null)" = "$dev" ] && echo "${p#/proc/}"
-	done
+	# One stat for all processes: the machine may run thousands.
+	stat -Lc '%d %n' /proc/[0-9]*/root 2>/dev/null | awk -v dev="$dev" '$1 == dev {split($2, f, "/"); print f[3]}'
 	return 0
+}
+
+# stray_pids: processes started by the lab, found by an argument only the lab uses
+# (etcd's data dir, the apiserver's cert dir, a host's root), for when pid files are gone.
+stray_pids() {
+	grep -lsaEz -- "^($STATE/etcd|--cert-dir=$STATE/apiserver|$STATE/hosts/[^/]+/root)\$" /proc/[0-9]*/cmdline |
+		cut -d/ -f3 | grep -vx "$$" || true
 }
 
 in_host() {
@@ -155,8 +173,8 @@ ssh_host() {
 		"root@$(ip_of "$h")" "$@"
 }
 
-etcd_pid() { pid_from "$RUN/etcd.pid" "--data-dir $STATE/etcd"; }
-apiserver_pid() { pid_from "$RUN/kube-apiserver.pid" "--cert-dir=$STATE/apiserver"; }
+etcd_pid() { pid_from "$RUN/etcd.pid" "--data-dir $STATE/etcd" || by_arg "$STATE/etcd"; }
+apiserver_pid() { pid_from "$RUN/kube-apiserver.pid" "--cert-dir=$STATE/apiserver" || by_arg "--cert-dir=$STATE/apiserver"; }
 
 readyz() {
 	curl -sS --max-time 3 --cacert "$PKI/ca.pem" --cert "$PKI/admin.pem" --key "$PKI/admin-key.pem" \
@@ -750,13 +768,9 @@ cmd_down() {
 		say "etcd: stopped (pid $pid)"
 	fi
 	# Leftovers whose pid files are gone: any process still running from the lab's state.
-	for p in /proc/[0-9]*; do
-		pid=${p#/proc/}
-		[ "$pid" = $$ ] && continue
-		if cmdline "$pid" | grep -qE -- "--data-dir $STATE/etcd|--cert-dir=$STATE/apiserver|-D $STATE/hosts/"; then
-			stop_pid "$pid" 10
-			say "stopped leftover pid $pid"
-		fi
+	for pid in $(stray_pids); do
+		say "stopping leftover pid $pid: $(cmdline "$pid" | cut -c1-100)"
+		stop_pid "$pid" 10
 	done
 	if ip link show "$BRIDGE" >/dev/null 2>&1; then
 		ip link del "$BRIDGE"
@@ -777,9 +791,8 @@ leftovers() {
 	done
 	ip link show "$BRIDGE" >/dev/null 2>&1 && printf '\n  bridge %s' "$BRIDGE"
 	grep -F " $STATE/" /proc/self/mountinfo | awk '{printf "\n  mount %s", $5}'
-	for p in /proc/[0-9]*; do
-		cmdline "${p#/proc/}" | grep -qE -- "--data-dir $STATE/etcd|--cert-dir=$STATE/apiserver|-D $STATE/hosts/" &&
-			printf '\n  process %s' "${p#/proc/}"
+	for p in $(stray_pids); do
+		alive "$p" && printf '\n  process %s' "$p"
 	done
 	return 0
 }
