@@ -428,6 +428,8 @@ func (c *rewriter) node(n *ast.Node, soft bool, scope []string) {
 			*n = decl
 		case x.Operator == "in":
 			*n = call("_in", loc, x.Left, x.Right)
+		case x.Operator == "/" && c.e.tr.floors[loc.From]:
+			*n = call("_floordiv", loc, x.Left, x.Right)
 		case x.Operator == "+" && c.e.tr.cats[loc.From]:
 			*n = call("_cat", loc, x.Left, x.Right)
 		case x.Operator == "+":
@@ -461,6 +463,8 @@ func (c *rewriter) node(n *ast.Node, soft bool, scope []string) {
 		c.node(&x.Cond, false, scope)
 		c.node(&x.Exp1, false, scope)
 		c.node(&x.Exp2, false, scope)
+		// c ? a : b with any value as c, as Python's truth.
+		x.Cond = call("_truthy", x.Cond.Location(), x.Cond)
 	case *ast.ArrayNode:
 		for i := range x.Nodes {
 			c.node(&x.Nodes[i], false, scope)

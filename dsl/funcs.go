@@ -78,9 +78,10 @@ func init() {
 		"_get": fnGet(false), "_sget": fnGet(true),
 		"_attr": fnAttr(false), "_sattr": fnAttr(true),
 		"_method": fnMethod, "_in": fnIn, "_cat": fnCat, "_add": fnAdd,
-		"_truthy": func(a ...any) (any, error) { return truthy(a[0]), nil },
-		"_not":    func(a ...any) (any, error) { return !truthy(a[0]), nil },
-		"_kw":     func(a ...any) (any, error) { return kwArg{name: a[0].(string), value: a[1]}, nil },
+		"_floordiv": fnFloorDiv,
+		"_truthy":   func(a ...any) (any, error) { return truthy(a[0]), nil },
+		"_not":      func(a ...any) (any, error) { return !truthy(a[0]), nil },
+		"_kw":       func(a ...any) (any, error) { return kwArg{name: a[0].(string), value: a[1]}, nil },
 
 		// tests, also callable as functions: defined(x), version(v, '1.2', '>=')
 		"defined":   func(a ...any) (any, error) { return isDefined(a), nil },
@@ -1949,4 +1950,30 @@ func fnVersion(a ...any) (any, error) {
 		return c != 0, nil
 	}
 	return nil, fmt.Errorf("version: unknown operator %q (<, <=, >, >=, ==, !=)", op)
+}
+
+// fnFloorDiv is Python's a // b: rounded down, an int for two ints.
+func fnFloorDiv(a ...any) (any, error) {
+	x, y := a[0], a[1]
+	xi, ok1 := intValue(x)
+	yi, ok2 := intValue(y)
+	if ok1 && ok2 {
+		if yi == 0 {
+			return nil, fmt.Errorf("division by zero")
+		}
+		q := xi / yi
+		if (xi%yi != 0) && ((xi < 0) != (yi < 0)) {
+			q--
+		}
+		return q, nil
+	}
+	xf, ok1 := number(x)
+	yf, ok2 := number(y)
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("cannot divide %s by %s", typeName(x), typeName(y))
+	}
+	if yf == 0 {
+		return nil, fmt.Errorf("division by zero")
+	}
+	return math.Floor(xf / yf), nil
 }

@@ -131,9 +131,10 @@ func testNames() []string {
 // translation is expr source plus, for each of its runes, the offset of the
 // original rune it came from; cats marks the "+" operators that were "~".
 type translation struct {
-	src  string
-	orig []int
-	cats map[int]bool // rune offsets in src
+	src    string
+	orig   []int
+	cats   map[int]bool // rune offsets in src
+	floors map[int]bool // the "/" operators that were "//"
 }
 
 func (t *translation) origOffset(off int) int {
@@ -150,9 +151,10 @@ func (t *translation) origOffset(off int) int {
 }
 
 type jemitter struct {
-	out  []rune
-	orig []int
-	cats map[int]bool
+	out    []rune
+	orig   []int
+	cats   map[int]bool
+	floors map[int]bool
 }
 
 func (e *jemitter) emit(s string, off int) {
@@ -192,7 +194,8 @@ func translateJinja(src string, escapes bool) (*translation, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &jemitter{cats: map[int]bool{}}
+	toks = append(inlineIfs(toks[:len(toks)-1]), toks[len(toks)-1])
+	e := &jemitter{cats: map[int]bool{}, floors: map[int]bool{}}
 	var stack []*jframe
 	// operandEnd: the previous token ends an operand, so "(" is a call and
 	// "if" would be Jinja's inline if.
@@ -282,11 +285,11 @@ func translateJinja(src string, escapes bool) (*translation, error) {
 				continue
 			case "if":
 				if operandEnd(i) {
-					return nil, &syntaxError{t.off, "Jinja's inline `a if cond else b` is not supported: write `cond ? a : b`"}
+					return nil, &syntaxError{t.off, "cannot read this inline `a if cond else b`: write `cond ? a : b`"}
 				}
 			case "else":
 				if operandEnd(i) && !(next.kind == jOp && next.text == "{") {
-					return nil, &syntaxError{t.off, "Jinja's inline `a if cond else b` is not supported: write `cond ? a : b`"}
+					return nil, &syntaxError{t.off, "`else` without `if`"}
 				}
 			case "lookup", "query", "q":
 				if next.kind == jOp && next.text == "(" {
@@ -319,7 +322,9 @@ func translateJinja(src string, escapes bool) (*translation, error) {
 				e.cats[len(e.out)-1] = true
 				continue
 			case "//":
-				return nil, &syntaxError{t.off, "floor division `//` is not supported: write `int(a / b)`"}
+				e.emit("/", t.off)
+				e.floors[len(e.out)-1] = true
+				continue
 			case "=":
 				if i >= 2 && toks[i-2].kind == jIdent && toks[i-2].text == "let" {
 					break
@@ -340,8 +345,27 @@ func translateJinja(src string, escapes bool) (*translation, error) {
 				closeKw()
 				e.emitTok(t)
 				continue
+			case ".":
+				// item.0 is item[0] in Jinja.
+				if next.kind == jNumber && !strings.ContainsAny(next.text, ".eExX") {
+					e.emit("[", t.off)
+					e.emitTok(next)
+					e.emit("]", next.off)
+					i++
+					continue
+				}
 			case "|":
 				e.emitTok(t)
+				// x | ansible.builtin.to_json is x | to_json; filters from
+				// other collections are not there.
+				if next.kind == jIdent && i+4 < len(toks) && toks[i+2].text == "." {
+					if next.text == "ansible" && toks[i+3].text == "builtin" && toks[i+4].text == "." && i+5 < len(toks) {
+						i += 4
+						next = toks[i+1]
+					} else {
+						return nil, &syntaxError{next.off, fmt.Sprintf("filter %s.%s...: only kplay's own filters (Ansible's built-in ones) exist", next.text, toks[i+3].text)}
+					}
+				}
 				if next.kind == jIdent {
 					name := next.text
 					callNext := toks[min(i+2, len(toks)-1)]
@@ -375,7 +399,7 @@ func translateJinja(src string, escapes bool) (*translation, error) {
 			e.emitTok(t)
 		}
 	}
-	return &translation{src: string(e.out), orig: e.orig, cats: e.cats}, nil
+	return &translation{src: string(e.out), orig: e.orig, cats: e.cats, floors: e.floors}, nil
 }
 
 // jinjaString decodes a quoted Jinja string literal. With escapes, Python's
@@ -438,4 +462,133 @@ func jinjaString(lit string, escapes bool) string {
 		}
 	}
 	return b.String()
+}
+
+// endsOperand reports whether t ends an operand, so that an `if` after it is
+// Jinja's inline if rather than expr's `if c { a } else { b }`.
+func endsOperand(t jtok) bool {
+	switch t.kind {
+	case jIdent:
+		switch t.text {
+		case "and", "or", "not", "in", "is", "if", "else", "let", "matches", "contains", "startsWith", "endsWith":
+			return false
+		}
+		return true
+	case jNumber, jString:
+		return true
+	case jOp:
+		return t.text == ")" || t.text == "]" || t.text == "}"
+	}
+	return false
+}
+
+func isOpen(t jtok) bool  { return t.kind == jOp && (t.text == "(" || t.text == "[" || t.text == "{") }
+func isClose(t jtok) bool { return t.kind == jOp && (t.text == ")" || t.text == "]" || t.text == "}") }
+
+// inlineIfs rewrites Jinja's `a if c else b` into expr's `(c) ? (a) : (b)`.
+// Both have the lowest precedence, so within a bracket group the operands
+// run to the group's edges or to the commas and colons that separate its
+// items. Without else, the value is null, as Jinja's undefined renders.
+func inlineIfs(toks []jtok) []jtok {
+	var out []jtok
+	// Split the group into items at depth-0 separators.
+	depth := 0
+	start := 0
+	for i := 0; i <= len(toks); i++ {
+		if i < len(toks) {
+			t := toks[i]
+			if isOpen(t) {
+				depth++
+				continue
+			}
+			if isClose(t) {
+				depth--
+				continue
+			}
+			if depth != 0 || !(t.kind == jOp && (t.text == "," || t.text == ":" || t.text == ";")) {
+				continue
+			}
+		}
+		out = append(out, inlineIfItem(toks[start:i])...)
+		if i < len(toks) {
+			out = append(out, toks[i])
+		}
+		start = i + 1
+	}
+	return out
+}
+
+// inlineIfItem rewrites one item (no depth-0 separators inside).
+func inlineIfItem(toks []jtok) []jtok {
+	depth := 0
+	ifAt, elseAt := -1, -1
+	for i, t := range toks {
+		switch {
+		case isOpen(t):
+			depth++
+		case isClose(t):
+			depth--
+		case depth == 0 && t.kind == jIdent && t.text == "if" && ifAt < 0 && i > 0 && endsOperand(toks[i-1]) &&
+			!(i > 0 && toks[i-1].kind == jOp && toks[i-1].text == "."):
+			ifAt = i
+		case depth == 0 && t.kind == jIdent && t.text == "else" && ifAt >= 0 && elseAt < 0:
+			elseAt = i
+		}
+	}
+	if ifAt < 0 {
+		return groups(toks)
+	}
+	op := func(text string, off int) jtok { return jtok{kind: jOp, text: text, off: off} }
+	a := toks[:ifAt]
+	var c, b []jtok
+	if elseAt < 0 {
+		c = toks[ifAt+1:]
+		b = []jtok{{kind: jIdent, text: "None", off: toks[ifAt].off}}
+	} else {
+		c = toks[ifAt+1 : elseAt]
+		b = inlineIfItem(toks[elseAt+1:])
+	}
+	off := toks[ifAt].off
+	var out []jtok
+	out = append(out, op("(", off))
+	out = append(out, groups(c)...)
+	out = append(out, op(")", off), op("?", off), op("(", off))
+	out = append(out, groups(a)...)
+	out = append(out, op(")", off), op(":", off), op("(", off))
+	out = append(out, b...)
+	out = append(out, op(")", off))
+	return out
+}
+
+// groups rewrites the inside of every bracket group in toks.
+func groups(toks []jtok) []jtok {
+	var out []jtok
+	for i := 0; i < len(toks); i++ {
+		t := toks[i]
+		if !isOpen(t) {
+			out = append(out, t)
+			continue
+		}
+		depth := 0
+		j := i
+		for ; j < len(toks); j++ {
+			if isOpen(toks[j]) {
+				depth++
+			} else if isClose(toks[j]) {
+				depth--
+				if depth == 0 {
+					break
+				}
+			}
+		}
+		out = append(out, t)
+		if j >= len(toks) { // unbalanced: expr's parser will say so
+			out = append(out, inlineIfs(toks[i+1:])...)
+			return out
+		}
+		out = append(out, inlineIfs(toks[i+1:j])...)
+		out = append(out, toks[j])
+		i = j
+	}
+	return out
 }

@@ -61,6 +61,7 @@ type ttok struct {
 	tagOff int // rune offset of the opening {{ / {%
 	trimL  bool
 	trimR  bool
+	keepNL bool
 }
 
 // ParseTemplate compiles a template from a playbook or vars file; pos is
@@ -143,6 +144,8 @@ func (t *Template) lex() ([]ttok, error) {
 		if j < len(rs) && rs[j] == '-' {
 			tok.trimL = true
 			j++
+		} else if j < len(rs) && rs[j] == '+' && kind == '%' {
+			j++ // {%+ turns lstrip_blocks off, which kplay never turns on
 		}
 		closeCh := map[rune]rune{'{': '}', '%': '%', '#': '#'}[kind]
 		end := -1
@@ -196,6 +199,9 @@ func (t *Template) lex() ([]ttok, error) {
 		if innerEnd > j && rs[innerEnd-1] == '-' {
 			tok.trimR = true
 			innerEnd--
+		} else if innerEnd > j && rs[innerEnd-1] == '+' && kind == '%' {
+			tok.keepNL = true // +%} keeps the newline trim_blocks would drop
+			innerEnd--
 		}
 		tok.text = string(rs[j:innerEnd])
 		tok.off = j
@@ -215,7 +221,7 @@ func (t *Template) lex() ([]ttok, error) {
 			prev := toks[k-1]
 			if prev.trimR {
 				toks[k].text = strings.TrimLeft(toks[k].text, " \t\r\n")
-			} else if prev.kind == '%' || prev.kind == '#' {
+			} else if (prev.kind == '%' || prev.kind == '#') && !prev.keepNL {
 				toks[k].text = strings.TrimPrefix(strings.TrimPrefix(toks[k].text, "\r"), "\n")
 			}
 		}

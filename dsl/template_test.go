@@ -31,6 +31,7 @@ func TestTemplateRender(t *testing.T) {
 		{"comment", "a{# hidden {{ x }} #}b", "ab"},
 		{"unclosed comment is text", "n=${#xs[@]} {{ foo }}", "n=${#xs[@]} bar"},
 		{"long or chain", "{{ x is defined or y is defined or z is defined or w is defined or foo }}", "bar"},
+		{"plus keeps newline", "{% if true +%}\nx{%+ endif %}", "\nx"},
 		{"trim_blocks", "{% if true %}\nline\n{% endif %}\nend", "line\nend"},
 		{"whitespace control", "a  {%- if true -%}  \n b {%- endif %}", "ab"},
 		{"expr whitespace control", "a\n  {{- foo -}}\n  b", "abarb"},
