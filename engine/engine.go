@@ -46,8 +46,6 @@ type Options struct {
 	SkipTags    []string
 	StartAtTask string
 	ExtraVars   map[string]any // -e, highest precedence
-	User        string         // -u, overrides nothing the inventory sets
-	PrivateKey  string         // --private-key
 	Become      bool           // -b
 	Verbosity   int
 
@@ -152,7 +150,7 @@ func newRunner(o Options) *runner {
 		groups:  o.Inventory.Groups(),
 		started: o.StartAtTask == "",
 	}
-	r.local = &connSlot{spec: transport.HostSpec{Name: "localhost", Connection: "local", Address: "localhost"}}
+	r.local = &connSlot{spec: transport.HostSpec{Name: "localhost", Connection: "local", Address: "localhost", Vars: map[string]any{}}}
 	return r
 }
 

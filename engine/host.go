@@ -98,9 +98,11 @@ func isLocalName(name string) bool {
 }
 
 // hostSpec builds how to reach a host from its variables; get reads a
-// variable with its templates rendered.
-func hostSpec(name string, get func(string) (any, bool), o Options) (transport.HostSpec, error) {
-	s := transport.HostSpec{Name: name, Address: name, Port: 22, Vars: map[string]any{}}
+// variable with its templates rendered. Port stays 0 and User and KeyFile
+// empty when the inventory says nothing, so the ssh transport can apply
+// ~/.ssh/config and the command line's -u and --private-key in order.
+func hostSpec(name string, get func(string) (any, bool)) (transport.HostSpec, error) {
+	s := transport.HostSpec{Name: name, Address: name, Vars: map[string]any{}}
 	str := func(k string) string {
 		v, ok := get(k)
 		if !ok || v == nil {
@@ -121,15 +123,15 @@ func hostSpec(name string, get func(string) (any, bool), o Options) (transport.H
 	} else if a := str("ansible_ssh_host"); a != "" {
 		s.Address = a
 	}
-	if p := str("ansible_port"); p != "" {
+	if p := firstNonEmpty(str("ansible_port"), str("ansible_ssh_port")); p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil || n <= 0 || n > 65535 {
 			return s, fmt.Errorf("ansible_port %q is not a port number", p)
 		}
 		s.Port = n
 	}
-	s.User = firstNonEmpty(str("ansible_user"), str("ansible_ssh_user"), o.User)
-	s.KeyFile = firstNonEmpty(str("ansible_ssh_private_key_file"), str("ansible_private_key_file"), o.PrivateKey)
+	s.User = firstNonEmpty(str("ansible_user"), str("ansible_ssh_user"))
+	s.KeyFile = firstNonEmpty(str("ansible_ssh_private_key_file"), str("ansible_private_key_file"))
 	return s, nil
 }
 

@@ -447,7 +447,7 @@ func (r *runner) runItem(ctx context.Context, ps *playState, t *dsl.Task, inh in
 		Diff:  r.o.Diff,
 		Opts:  r.becomeOpts(sc, t, inh),
 		Env:   env,
-		Vars:  sc.all(),
+		Vars:  sc.all("hostvars"),
 		Render: func(name string, text []byte) (string, error) {
 			tm, err := r.cache.tmpl(name, string(text))
 			if err != nil {
@@ -658,7 +658,7 @@ func (r *runner) hostConn(ctx context.Context, h *hostState, sc *scope) (transpo
 			v, ok := sc.vals[k]
 			return v, ok
 		}
-		spec, err := hostSpec(h.name, get, r.o)
+		spec, err := hostSpec(h.name, get)
 		if err != nil {
 			return nil, &transport.UnreachableError{Host: h.name, Err: err}
 		}

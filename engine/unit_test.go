@@ -94,26 +94,22 @@ func TestParseFacts(t *testing.T) {
 
 func TestHostSpec(t *testing.T) {
 	tests := []struct {
-		name string
-		vars map[string]any
-		o    Options
-		want string
-		err  bool
+		name, host string
+		vars       map[string]any
+		want       string
+		err        bool
 	}{
-		{"defaults", nil, Options{}, "web1 ssh web1:22 user= key=", false},
-		{"localhost", nil, Options{}, "localhost local localhost:22 user= key=", false},
-		{"inventory", map[string]any{"ansible_host": "10.0.0.1", "ansible_port": 2222, "ansible_user": "ops", "ansible_ssh_private_key_file": "/k"}, Options{User: "cli"}, "web1 ssh 10.0.0.1:2222 user=ops key=/k", false},
-		{"cli user", nil, Options{User: "cli", PrivateKey: "/c"}, "web1 ssh web1:22 user=cli key=/c", false},
-		{"local", map[string]any{"ansible_connection": "local"}, Options{}, "web1 local web1:22 user= key=", false},
-		{"bad port", map[string]any{"ansible_port": "x"}, Options{}, "", true},
+		{"defaults", "web1", nil, "web1 ssh web1:0 user= key=", false},
+		{"localhost", "localhost", nil, "localhost local localhost:0 user= key=", false},
+		{"inventory", "web1", map[string]any{"ansible_host": "10.0.0.1", "ansible_port": 2222, "ansible_user": "ops", "ansible_ssh_private_key_file": "/k"}, "web1 ssh 10.0.0.1:2222 user=ops key=/k", false},
+		{"old names", "web1", map[string]any{"ansible_ssh_host": "10.0.0.2", "ansible_ssh_port": "2200", "ansible_ssh_user": "old"}, "web1 ssh 10.0.0.2:2200 user=old key=", false},
+		{"local", "web1", map[string]any{"ansible_connection": "local"}, "web1 local web1:0 user= key=", false},
+		{"localhost over ssh", "localhost", map[string]any{"ansible_connection": "ssh"}, "localhost ssh localhost:0 user= key=", false},
+		{"bad port", "web1", map[string]any{"ansible_port": "x"}, "", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			name := "web1"
-			if tc.name == "localhost" {
-				name = "localhost"
-			}
-			s, err := hostSpec(name, func(k string) (any, bool) { v, ok := tc.vars[k]; return v, ok }, tc.o)
+			s, err := hostSpec(tc.host, func(k string) (any, bool) { v, ok := tc.vars[k]; return v, ok })
 			if tc.err {
 				if err == nil {
 					t.Fatal("want an error")
@@ -129,4 +125,20 @@ func TestHostSpec(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzParseFacts: whatever a host prints, fact parsing must not panic and
+// must always give the documented keys.
+func FuzzParseFacts(f *testing.F) {
+	f.Add("h\n--kplay--\nLinux\n6.1\nx86_64\n--kplay--\nID=debian\n--kplay--\n2: eth0 inet 10.0.0.1/8\n--kplay--\nh.lab\n")
+	f.Add("")
+	f.Add("--kplay--\n--kplay--\nID=\n--kplay--\n1: x inet6 ::1/128")
+	f.Fuzz(func(t *testing.T, out string) {
+		facts := parseFacts(out)
+		for _, k := range FactNames {
+			if _, ok := facts[k]; !ok {
+				t.Fatalf("fact %s missing", k)
+			}
+		}
+	})
 }

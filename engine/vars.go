@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -129,13 +130,16 @@ func (s *scope) resolveLocked(names []string) error {
 
 // all resolves every lazy variable it can and returns the values, for
 // modules that read Call.Vars directly. Variables that cannot be computed
-// stay out, as undefined.
-func (s *scope) all() map[string]any {
+// stay out, as undefined. Names in skip stay lazy and out (hostvars: every
+// host's variables, costly and read through expressions instead).
+func (s *scope) all(skip ...string) map[string]any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	names := make([]string, 0, len(s.lazy))
 	for n := range s.lazy {
-		names = append(names, n)
+		if !slices.Contains(skip, n) {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	for _, n := range names {

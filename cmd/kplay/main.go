@@ -77,6 +77,7 @@ type options struct {
 	become      bool
 	verbosity   int
 	version     bool
+	acceptNew   bool
 	output      string
 	playbooks   []string
 }
@@ -123,6 +124,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	for n, add := range map[string]int{"v": 1, "vv": 2, "vvv": 3, "vvvv": 4} {
 		fs.Var(countFlag{func() { o.verbosity += add }}, n, "verbose output (-v, -vv, -vvv)")
 	}
+	fs.BoolVar(&o.acceptNew, "accept-new-host-keys", false, "record the SSH host key of a host not yet in known_hosts (a changed key is still refused)")
 	fs.BoolVar(&o.version, "version", false, "print the version")
 	fs.StringVar(&o.output, "output", "text", "output format: text or json")
 	fs.Usage = func() {
@@ -259,7 +261,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	dialer := engine.Dialers{
 		"local": local.Dialer{},
-		"ssh":   ssh.NewDialer(ssh.Config{}),
+		"ssh":   ssh.NewDialer(sshConfig(o)),
 	}
 	code := exitOK
 	for _, pb := range books {
@@ -275,8 +277,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			SkipTags:    o.skipTags,
 			StartAtTask: o.startAt,
 			ExtraVars:   extra,
-			User:        o.user,
-			PrivateKey:  o.privateKey,
 			Become:      o.become,
 			Verbosity:   o.verbosity,
 			Events:      out.Event,
@@ -296,6 +296,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return code
+}
+
+// sshConfig: -u and --private-key apply where the inventory names no user
+// or key.
+func sshConfig(o *options) ssh.Config {
+	c := ssh.Config{User: o.user, AcceptNewHostKeys: o.acceptNew}
+	if o.privateKey != "" {
+		c.KeyFiles = []string{o.privateKey}
+	}
+	return c
 }
 
 // useColor: colour on a terminal, unless NO_COLOR is set.
