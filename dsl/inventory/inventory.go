@@ -703,3 +703,21 @@ func (inv *Inventory) Groups() map[string][]string {
 // anywhere (inline, group_vars/, host_vars/) and the ones HostVars adds, so a
 // static check can tell a misspelt variable from an inventory one.
 func (inv *Inventory) VarNames() []string { return slices.Clone(inv.varNames) }
+
+// Names adapts an Inventory for callers that work with host names, such as
+// the engine: its Hosts returns names; HostVars, Groups, Match and the
+// rest come from the embedded Inventory.
+type Names struct{ *Inventory }
+
+// Hosts returns the names of the hosts pattern selects, in Ansible's order.
+func (n Names) Hosts(pattern string) ([]string, error) {
+	hs, err := n.Inventory.Hosts(pattern)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		out[i] = h.Name
+	}
+	return out, nil
+}

@@ -648,3 +648,52 @@ func TestVarsFileErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestNames: the name-based view the engine's Inventory interface wants.
+func TestNames(t *testing.T) {
+	inv := mustLoad(t, "testdata/compare/hosts")
+	n := Names{inv}
+	got, err := n.Hosts("masters:lb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"kcm-1", "kcm-2", "kcm-3", "lb-1", "lb-5", "lb-9"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Names.Hosts = %v; want %v", got, want)
+	}
+	if _, err := n.Hosts("~("); err == nil {
+		t.Error("bad regex: no error")
+	}
+	if n.HostVars("kcm-2")["level"] != "hv_kcm2" {
+		t.Errorf("Names.HostVars(kcm-2) = %v", n.HostVars("kcm-2"))
+	}
+}
+
+// TestConcurrentQueries: an Inventory answers from many goroutines (run
+// with -race), the implicit localhost included.
+func TestConcurrentQueries(t *testing.T) {
+	inv := mustLoad(t, "testdata/compare/hosts")
+	done := make(chan []string)
+	for i := 0; i < 8; i++ {
+		go func() {
+			var seen []string
+			for _, p := range []string{"localhost", "k8s:!masters", "all"} {
+				hs, _ := inv.Hosts(p)
+				for _, h := range hs {
+					_ = inv.HostVars(h.Name)
+					seen = append(seen, h.Name)
+				}
+			}
+			_ = inv.Groups()
+			done <- seen
+		}()
+	}
+	first := <-done
+	for i := 1; i < 8; i++ {
+		if got := <-done; !reflect.DeepEqual(got, first) {
+			t.Fatalf("goroutines disagree:\n%v\n%v", got, first)
+		}
+	}
+	if first[0] != "localhost" {
+		t.Errorf("first answer %v does not start with the implicit localhost", first)
+	}
+}
