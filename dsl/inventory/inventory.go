@@ -1,10 +1,28 @@
 // Package inventory reads Ansible inventories unchanged (INI and YAML, with
 // group_vars/ and host_vars/ beside them) and answers Ansible host patterns.
 //
-// Where Ansible is loose it stays compatible but says more: every problem
-// is reported at once as file:line:col: message, and a few things Ansible
-// accepts silently are errors (a reversed host range, a host listed twice in
-// one section, an unknown key in a YAML group).
+// It follows ansible-core's rules: how INI values are typed (Python
+// literals: 22 is an int, True a bool, yes a string), YAML 1.1 typing for
+// YAML (yes is a bool, 0644 octal), all and ungrouped, host ranges,
+// variable precedence (all, then groups by depth, ansible_group_priority
+// and name, then group_vars/ files, then the host's inline vars, then
+// host_vars/ files), and the order hosts come out of a pattern.
+//
+// Where it differs, it says more than Ansible:
+//   - every problem is reported at once, as file:line:col: message;
+//   - errors where Ansible is silent or only warns: a reversed or mixed
+//     host range, a host listed twice in one section, an unknown or
+//     duplicate key in a YAML group, a key given twice in any YAML mapping
+//     (group_vars/ files included), a group or host that is not a mapping;
+//   - not supported, each with its own error: inventory scripts, inventory
+//     plugin files (plugin:), vault-encrypted values (!vault);
+//   - INI values Python would read as a complex number, an integer beyond
+//     64 bits or a \N{name} escape stay strings; a Python set becomes a list;
+//     YAML timestamps stay strings;
+//   - for groups nested two levels or more under all, Ansible orders the
+//     grandchildren's hosts by Python set iteration, which can change from
+//     one run to the next; kplay takes the children in the order they were
+//     listed, one of the orders Ansible can give.
 package inventory
 
 import (
