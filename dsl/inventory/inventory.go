@@ -11,8 +11,8 @@
 // Where it differs, it says more than Ansible:
 //   - every problem is reported at once, as file:line:col: message;
 //   - errors where Ansible is silent or only warns: a reversed or mixed
-//     host range, a host listed twice in one section, an unknown or
-//     duplicate key in a YAML group, a key given twice in any YAML mapping
+//     host range, a host listed twice in one section, an unknown key in a
+//     YAML group, a key given twice in any YAML mapping
 //     (group_vars/ files included), a group or host that is not a mapping;
 //   - not supported, each with its own error: inventory scripts, inventory
 //     plugin files (plugin:), vault-encrypted values (!vault);

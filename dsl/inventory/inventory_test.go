@@ -142,6 +142,7 @@ func TestINIValues(t *testing.T) {
 		{"1, 2", []any{1, 2}},
 		{"{'a': 1, 'b': [True]}", map[string]any{"a": 1, "b": []any{true}}},
 		{"{}", map[string]any{}},
+		{"{1.: 2, 1e16: 3, True: 4}", map[string]any{"1.0": 2, "1e+16": 3, "True": 4}},
 		{"{1, 2, 1}", []any{1, 2}},
 		{"set()", []any{}},
 		{"1 # comment", 1},

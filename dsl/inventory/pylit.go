@@ -317,7 +317,7 @@ func pyKey(v any) (string, bool) {
 	case int:
 		return strconv.Itoa(k), true
 	case float64:
-		return strconv.FormatFloat(k, 'g', -1, 64), true
+		return pyFloatStr(k), true
 	case bool:
 		if k {
 			return "True", true
@@ -586,4 +586,26 @@ func (p *pyParser) quoted(raw, isBytes bool) (string, bool) {
 			b.WriteByte(e)
 		}
 	}
+}
+
+// pyFloatStr spells f as Python's str() does: 1.0, 0.001, 1e+16, 1.5e-07.
+func pyFloatStr(f float64) string {
+	switch {
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
+	case math.IsNaN(f):
+		return "nan"
+	}
+	e := strconv.FormatFloat(f, 'e', -1, 64)
+	exp, _ := strconv.Atoi(e[strings.IndexByte(e, 'e')+1:])
+	if exp < -4 || exp >= 16 {
+		return e
+	}
+	s := strconv.FormatFloat(f, 'f', -1, 64)
+	if !strings.Contains(s, ".") {
+		s += ".0"
+	}
+	return s
 }
