@@ -3,6 +3,7 @@ package dsl
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -157,7 +158,7 @@ func (e *Expr) wrapErr(err error, prefix string) error {
 		if fe.Prev != nil {
 			msg = fe.Prev.Error()
 		}
-		return &PosError{Pos: e.posAt(e.tr.origOffset(fe.From)), Msg: prefix + msg, Err: fe.Prev}
+		return &PosError{Pos: e.posAt(e.tr.origOffset(fe.From)), Msg: prefix + cleanExprMsg(msg), Err: fe.Prev}
 	}
 	return &PosError{Pos: e.Pos, Msg: prefix + err.Error(), Err: err}
 }
@@ -242,6 +243,16 @@ func contains(xs []string, s string) bool {
 		}
 	}
 	return false
+}
+
+var exprTokenRe = regexp.MustCompile(`(?:Operator|Bracket|Identifier|Number|String)\("((?:[^"\\]|\\.)*)"\)`)
+
+// cleanExprMsg rewrites expr's token names for people: unexpected token
+// Operator("==") is unexpected "==".
+func cleanExprMsg(msg string) string {
+	msg = strings.ReplaceAll(msg, "unexpected token EOF", "unexpected end of the expression")
+	msg = exprTokenRe.ReplaceAllString(msg, `"$1"`)
+	return strings.ReplaceAll(msg, "unexpected token ", "unexpected ")
 }
 
 func suggest(name string, candidates []string) string { return diag.Suggest(name, candidates) }

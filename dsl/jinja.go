@@ -131,6 +131,7 @@ func testNames() []string {
 // translation is expr source plus, for each of its runes, the offset of the
 // original rune it came from; cats marks the "+" operators that were "~".
 type translation struct {
+	n      int // runes in the original source
 	src    string
 	orig   []int
 	cats   map[int]bool // rune offsets in src
@@ -142,10 +143,7 @@ func (t *translation) origOffset(off int) int {
 		return 0
 	}
 	if off >= len(t.orig) {
-		if len(t.orig) == 0 {
-			return 0
-		}
-		return t.orig[len(t.orig)-1] + 1
+		return t.n // the end of the expression
 	}
 	return t.orig[off]
 }
@@ -399,7 +397,7 @@ func translateJinja(src string, escapes bool) (*translation, error) {
 			e.emitTok(t)
 		}
 	}
-	return &translation{src: string(e.out), orig: e.orig, cats: e.cats, floors: e.floors}, nil
+	return &translation{n: len(runes), src: string(e.out), orig: e.orig, cats: e.cats, floors: e.floors}, nil
 }
 
 // jinjaString decodes a quoted Jinja string literal. With escapes, Python's

@@ -34,7 +34,8 @@ var FactVars = []string{
 // A name tested with `is defined` or `default` in the same expression or
 // template, or in the when of the task or an enclosing block, is not
 // reported. Templates named by a template task's literal src are read and
-// checked too. A play whose vars_files path is templated is not checked:
+// checked too (one that does not parse is left to the caller's check of
+// src, which reports it). A play whose vars_files path is templated is not checked:
 // its names cannot be known before it runs.
 func (pb *Playbook) CheckNames(defined func(name string) bool) diag.Diagnostics {
 	if defined == nil {
@@ -213,13 +214,7 @@ func (c *nameChecker) templateFile(t *Task, sc nameScope) {
 	}
 	tpl, err := LoadTemplateFile(path)
 	if err != nil {
-		var pe *PosError
-		if asPosError(err, &pe) {
-			c.ds = append(c.ds, diag.Diagnostic{Pos: pe.Pos, Msg: pe.Msg})
-		} else {
-			c.ds.Addf(t.Args[i].Value.Pos, "template %s: %v", src, err)
-		}
-		return
+		return // a template that does not parse is the src check's to report
 	}
 	c.reads(tpl.Reads(), sc)
 }
