@@ -102,7 +102,7 @@ func (Command) Plan(ctx context.Context, c *modules.Call) (*modules.Plan, error)
 	}
 	a := c.Args
 	return runcmd.Plan(ctx, c, runcmd.Spec{
-		Module: "command", Cmd: line(w), Reg: reg, Show: shquote.Join(w),
+		Module: "command", Cmd: line(w), Reg: reg,
 		Chdir: a.Str("chdir"), Creates: a.Str("creates"), Removes: a.Str("removes"),
 		Stdin: runcmd.StdinOf(a),
 	})

@@ -21,9 +21,7 @@ type Spec struct {
 	Cmd    string // given to the host's sh -c
 	// Reg is registered as the result's cmd: the string for shell, the argv
 	// list for command, as Ansible does.
-	Reg any
-	// Show is the command as messages print it ("" shows Cmd).
-	Show    string
+	Reg     any
 	Chdir   string
 	Creates string
 	Removes string
@@ -87,9 +85,10 @@ func Plan(ctx context.Context, c *modules.Call, s Spec) (*modules.Plan, error) {
 			return notRun(s, fmt.Sprintf("skipped, since %s does not exist", p)), nil
 		}
 	}
+	// No Msg: it would outlive the run in the registered result (the
+	// engine keeps the plan's message when Apply has none); cmd says it.
 	p := &modules.Plan{
 		Changed: true,
-		Msg:     "would run: " + s.show(),
 		Data:    map[string]any{"cmd": s.Reg},
 	}
 	if s.Creates == "" && s.Removes == "" {
@@ -97,13 +96,6 @@ func Plan(ctx context.Context, c *modules.Call, s Spec) (*modules.Plan, error) {
 	}
 	p.Apply = func(ctx context.Context) (*modules.Result, error) { return run(ctx, c, s) }
 	return p, nil
-}
-
-func (s Spec) show() string {
-	if s.Show != "" {
-		return s.Show
-	}
-	return s.Cmd
 }
 
 // notRun is the result Ansible registers when creates or removes stop the
