@@ -603,6 +603,9 @@ summary() {
 	say "  inventory   $(cd "$here/.." && pwd)/inventory  (group kcm)"
 	say "  state       $STATE  pids $RUN  logs $LOGS"
 	say "  stop with   make lab-down"
+	if ! grep -qF "$PKI/ca.pem" "$here/../inventory/group_vars/all.yml" 2>/dev/null; then
+		say "note: inventory/group_vars/all.yml names the files of KPLAY_CACHE=/var/cache/kplay, not $KPLAY_CACHE; give kplay an inventory with these paths"
+	fi
 }
 
 # lock: one lab-up or lab-down at a time.
