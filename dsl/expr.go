@@ -114,7 +114,8 @@ func compileExpr(src string, pos Pos, indent int, escapes bool) (*Expr, error) {
 		return nil, &PosError{Pos: pos, Msg: err.Error()}
 	}
 	e.tr = tr
-	tree, err := parser.ParseWithConfig(tr.src, exprConfig)
+	cfg := newExprConfig()
+	tree, err := parser.ParseWithConfig(tr.src, cfg)
 	if err != nil {
 		return nil, e.wrapErr(err, "")
 	}
@@ -124,10 +125,10 @@ func compileExpr(src string, pos Pos, indent int, escapes bool) (*Expr, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
-	if _, err := checker.Check(tree, exprConfig); err != nil {
+	if _, err := checker.Check(tree, cfg); err != nil {
 		return nil, e.wrapErr(err, "")
 	}
-	prog, err := compiler.Compile(tree, exprConfig)
+	prog, err := compiler.Compile(tree, cfg)
 	if err != nil {
 		return nil, e.wrapErr(err, "")
 	}

@@ -327,6 +327,39 @@ func TestExprBool(t *testing.T) {
 	}
 }
 
+// Compiling from many goroutines at once is safe too (the engine compiles
+// lazily, per host); run with -race.
+func TestConcurrentCompile(t *testing.T) {
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for k := 0; k < 20; k++ {
+				e, err := CompileExpr(fmt.Sprintf("item.port + %d > 1 and xs | length > 0 or r is failed", i), Pos{})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if _, err := e.Eval(testVars()); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := ParseTemplate("{% for x in xs %}{{ x | upper }}{% endfor %}", Pos{}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
 // One compiled expression and template, evaluated by many goroutines at once,
 // as the engine does with one goroutine per host; run with -race.
 func TestConcurrentEval(t *testing.T) {

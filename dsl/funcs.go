@@ -60,8 +60,6 @@ var exprFuncs map[string]exprFunc
 // pyMethods are the Python methods playbooks call on strings and dicts.
 var pyMethods map[string]exprFunc
 
-var exprConfig *conf.Config
-
 func init() {
 	// In Jinja a filter (x | f) binds tighter than any operator: `a and x |
 	// bool` is `a and (x | bool)`. expr gives its pipe the lowest precedence,
@@ -336,11 +334,26 @@ func init() {
 	pyMethods["title"] = exprFuncs["title"]
 	pyMethods["capitalize"] = exprFuncs["capitalize"]
 
-	exprConfig = conf.CreateNew()
+	base := conf.CreateNew()
 	for name, fn := range exprFuncs {
-		expr.Function(name, fn)(exprConfig)
+		expr.Function(name, fn)(base)
 	}
-	exprConfig.Check()
+	exprFunctions = base.Functions
+}
+
+// exprFunctions is kplay's function table for expr, built once and only
+// read afterwards.
+var exprFunctions conf.FunctionsTable
+
+// newExprConfig returns a configuration for one compilation: expr's config
+// keeps a cache that its checker writes, so compilations running at once
+// (one per host) must not share one.
+func newExprConfig() *conf.Config {
+	c := conf.CreateNew()
+	for name, f := range exprFunctions {
+		c.Functions[name] = f
+	}
+	return c
 }
 
 var _ = builtin.Function{}
