@@ -141,17 +141,25 @@ func TestRunCancelKillsGroup(t *testing.T) {
 func TestBecomeRun(t *testing.T) {
 	needRootAndSudo(t)
 	c := New("localhost")
+	dir, err := os.MkdirTemp("", "kplay-become-dir $(touch pwned) ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
 	res, err := c.Run(context.Background(), transport.Command{
-		Cmd:     `printf '%s %s' "$(id -un)" "$X"`,
+		Cmd:     `printf '%s %s %s' "$(id -un)" "$X" "$(pwd)"`,
 		Env:     map[string]string{"X": "kept"},
+		Dir:     dir,
 		Options: transport.Options{Become: true, BecomeUser: "nobody"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := string(res.Stdout); got != "nobody kept" {
-		t.Fatalf("became %q, want %q (stderr %s)", got, "nobody kept", res.Stderr)
+	if got, want := string(res.Stdout), "nobody kept "+dir; got != want {
+		t.Fatalf("became %q, want %q (stderr %s)", got, want, res.Stderr)
 	}
+	noPwned(t, dir)
 }
 
 func TestClosed(t *testing.T) {
