@@ -326,3 +326,108 @@ func TestCompareVarsWithAnsible(t *testing.T) {
 		})
 	}
 }
+
+// ansiblePython is the Python interpreter ansible-core runs with (from the
+// ansible script's #! line), to import its inventory code.
+func ansiblePython(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("ansible")
+	if err != nil {
+		t.Fatalf("ansible is not installed (Debian package ansible-core; `make deps` installs it): %v", err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(string(data), "\n")
+	fields := strings.Fields(strings.TrimPrefix(first, "#!"))
+	if len(fields) == 0 {
+		t.Fatalf("%s has no #! line", path)
+	}
+	if filepath.Base(fields[0]) == "env" && len(fields) > 1 {
+		return fields[1]
+	}
+	return fields[0]
+}
+
+// TestDifferentialWithAnsible writes a few hundred random INI and YAML
+// inventories (testdata/differential.py) and checks that kplay and
+// ansible-core's own inventory code agree on each: both refuse it (kplay
+// may refuse more, see the package doc), or they give the same hosts for
+// every pattern, the same groups and the same variables. Hosts are compared
+// as sets: in nested groups Ansible's order follows Python set iteration
+// (TestCompareListHostsWithAnsible checks the order).
+func TestDifferentialWithAnsible(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs ansible-core on a few hundred inventories")
+	}
+	dir, env := ansibleEnv(t)
+	out := filepath.Join(dir, "inventories")
+	script, _ := filepath.Abs("testdata/differential.py")
+	res := runAnsible(t, dir, env, ansiblePython(t), script, "20261125", "300", out)
+	var cases []struct {
+		Path     string
+		Error    string
+		Patterns map[string][]string
+		Groups   map[string][]string
+		Hostvars map[string]map[string]any
+	}
+	if err := json.Unmarshal([]byte(res), &cases); err != nil {
+		t.Fatalf("differential.py output: %v\n%.2000s", err, res)
+	}
+	refused, compared := 0, 0
+	for _, c := range cases {
+		src, _ := os.ReadFile(c.Path)
+		fail := func(format string, args ...any) {
+			t.Errorf("%s: %s\n%s", c.Path, fmt.Sprintf(format, args...), src)
+		}
+		inv, ds := Load([]string{c.Path})
+		if c.Error != "" {
+			refused++
+			if len(ds) == 0 {
+				fail("ansible refuses it (%s), kplay does not", c.Error)
+			}
+			continue
+		}
+		if len(ds) > 0 {
+			if !strings.Contains(ds.Error(), "duplicate") {
+				fail("kplay refuses it, ansible does not:\n%v", ds.Err())
+			}
+			continue
+		}
+		compared++
+		for p, want := range c.Patterns {
+			hs, err := inv.Hosts(p)
+			if err != nil {
+				fail("pattern %q: %v", p, err)
+				continue
+			}
+			if got := sortedCopy(names(hs)); !reflect.DeepEqual(got, sortedCopy(want)) {
+				fail("pattern %q:\n kplay:   %v\n ansible: %v", p, got, sortedCopy(want))
+			}
+		}
+		groups := inv.Groups()
+		if len(groups) != len(c.Groups) {
+			fail("groups:\n kplay:   %v\n ansible: %v", groups, c.Groups)
+		}
+		for g, want := range c.Groups {
+			if got := sortedCopy(groups[g]); !reflect.DeepEqual(got, sortedCopy(want)) {
+				fail("group %s:\n kplay:   %v\n ansible: %v", g, got, sortedCopy(want))
+			}
+		}
+		for h, want := range c.Hostvars {
+			hv := inv.HostVars(h)
+			got := map[string]any{}
+			for k := range want {
+				got[k] = hv[k]
+			}
+			if g, w := jsonNorm(t, got), jsonNorm(t, want); !reflect.DeepEqual(g, w) {
+				fail("vars of %s:\n kplay:   %v\n ansible: %v", h, g, w)
+			}
+		}
+	}
+	t.Logf("%d inventories: %d refused by both, %d compared", len(cases), refused, compared)
+	if compared < len(cases)/4 {
+		t.Errorf("only %d of %d inventories compared: the generator makes too many bad ones", compared, len(cases))
+	}
+}
