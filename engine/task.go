@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -291,6 +292,14 @@ func asString(v any) string {
 	switch x := v.(type) {
 	case string:
 		return x
+	case []any:
+		parts := make([]string, len(x))
+		for i, p := range x {
+			parts[i] = asString(p)
+		}
+		return strings.Join(parts, " ")
+	case []string:
+		return strings.Join(x, " ")
 	case []byte:
 		return string(x)
 	case nil:
@@ -619,9 +628,9 @@ func (r *runner) attempt(ctx context.Context, m modules.Module, call *modules.Ca
 	}
 	res.changed = ar.Changed
 	res.failed = ar.Failed
-	if ar.Msg != "" {
-		res.msg = ar.Msg
-	}
+	// The plan's message says what would happen; once applied, only what
+	// did happen is reported.
+	res.msg = ar.Msg
 	if ar.Data != nil {
 		merged := make(map[string]any, len(res.data)+len(ar.Data))
 		for k, v := range res.data {
@@ -830,6 +839,8 @@ func (r *runner) hostvars(ps *playState, check bool) map[string]any {
 	return out
 }
 
+// allHosts is every inventory host, plus hosts the run made up (the
+// implicit localhost).
 func (r *runner) allHosts() []string {
 	all := append([]string(nil), r.groups["all"]...)
 	if len(all) == 0 {
@@ -838,6 +849,13 @@ func (r *runner) allHosts() []string {
 		}
 		sort.Strings(all)
 		all = dedupe(all)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, n := range r.order {
+		if !slices.Contains(all, n) {
+			all = append(all, n)
+		}
 	}
 	return all
 }

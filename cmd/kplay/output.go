@@ -129,7 +129,7 @@ func (o *textOutput) result(e engine.Event) {
 		if e.Cmd != "" {
 			fmt.Fprintf(o.w, "%s\n", o.paint(col, "  cmd: "+indentRest(e.Cmd)))
 		}
-		if s := strings.TrimRight(e.Stderr, "\n"); s != "" {
+		if s := strings.TrimRight(e.Stderr, "\n"); s != "" && !strings.Contains(e.Msg, strings.TrimSpace(s)) {
 			fmt.Fprintf(o.w, "%s\n", o.paint(col, "  stderr: "+indentRest(s)))
 		}
 		if s := strings.TrimRight(e.Stdout, "\n"); s != "" && o.verbosity > 0 {
