@@ -239,6 +239,24 @@ func TestCopy(t *testing.T) {
 			},
 		},
 		{
+			Name: "numeric owner and group match names",
+			Setup: func(t *testing.T, r string) {
+				modtest.WriteFile(t, h(r, "n"), "x", 0o644)
+				os.Chown(h(r, "n"), 65534, 0)
+			},
+			Args: func(r string) map[string]any {
+				return map[string]any{"content": "x", "dest": h(r, "n"), "owner": 65534, "group": "0"}
+			},
+		},
+		{
+			Name:  "numeric owner differs",
+			Setup: func(t *testing.T, r string) { modtest.WriteFile(t, h(r, "n"), "x", 0o644) },
+			Args: func(r string) map[string]any {
+				return map[string]any{"content": "x", "dest": h(r, "n"), "owner": "65534"}
+			},
+			WantChanged: true,
+		},
+		{
 			Name: "dest is a directory with content",
 			Setup: func(t *testing.T, r string) {
 				os.MkdirAll(h(r, "d"), 0o755)

@@ -232,7 +232,15 @@ func (File) Plan(ctx context.Context, c *modules.Call) (*modules.Plan, error) {
 		}
 		// A link's owner: chown -h on the link itself.
 		if owner != "" || group != "" {
-			if cur.kind != "link" || cur.target != src || (owner != "" && owner != cur.owner) || (group != "" && group != cur.group) {
+			sameOwner, err := fileop.SameID(ctx, c, 'u', owner, cur.owner)
+			if err != nil {
+				return nil, fmt.Errorf("file: %w", err)
+			}
+			sameGroup, err := fileop.SameID(ctx, c, 'g', group, cur.group)
+			if err != nil {
+				return nil, fmt.Errorf("file: %w", err)
+			}
+			if cur.kind != "link" || cur.target != src || !sameOwner || !sameGroup {
 				steps = append(steps, step{"owner of link " + p, "chown -h " + chownSpec(owner, group) + " " + q})
 			}
 		}
@@ -291,8 +299,16 @@ func attrSteps(ctx context.Context, c *modules.Call, p string, fi transport.File
 	if recurse {
 		r = "-R "
 	}
-	ownerOff := owner != "" && (!exists || fi.Owner != owner)
-	groupOff := group != "" && (!exists || fi.Group != group)
+	sameOwner, err := fileop.SameID(ctx, c, 'u', owner, fi.Owner)
+	if err != nil {
+		return nil, err
+	}
+	sameGroup, err := fileop.SameID(ctx, c, 'g', group, fi.Group)
+	if err != nil {
+		return nil, err
+	}
+	ownerOff := owner != "" && (!exists || !sameOwner)
+	groupOff := group != "" && (!exists || !sameGroup)
 	modeOff := hasMode && (!exists || fi.Mode != mode)
 	if recurse && exists && fi.IsDir {
 		// Anything under p that differs makes the whole tree a change.

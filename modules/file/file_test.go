@@ -250,6 +250,11 @@ func TestFile(t *testing.T) {
 			Args:        func(r string) map[string]any { return map[string]any{"path": j(r, "d"), "mode": "0711"} },
 			WantChanged: true,
 		},
+		{
+			Name:  "numeric owner of a root file",
+			Setup: func(t *testing.T, r string) { modtest.WriteFile(t, j(r, "f"), "x", 0o644) },
+			Args:  func(r string) map[string]any { return map[string]any{"path": j(r, "f"), "owner": "0", "group": 0} },
+		},
 		{Name: "link without src", Args: func(r string) map[string]any { return map[string]any{"path": j(r, "l"), "state": "link"} }, WantErr: "needs src"},
 		{Name: "recurse on a file", Args: func(r string) map[string]any {
 			return map[string]any{"path": j(r, "l"), "state": "file", "recurse": true}

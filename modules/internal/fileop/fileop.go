@@ -106,11 +106,20 @@ func Plan(ctx context.Context, c *modules.Call, w Want) (*modules.Plan, error) {
 	if cur.Exists && mode != cur.Mode {
 		what = append(what, fmt.Sprintf("mode %04o -> %04o", uint32(cur.Mode), uint32(mode)))
 	}
-	if cur.Exists && owner != cur.Owner {
-		what = append(what, fmt.Sprintf("owner %s -> %s", cur.Owner, owner))
-	}
-	if cur.Exists && group != cur.Group {
-		what = append(what, fmt.Sprintf("group %s -> %s", cur.Group, group))
+	if cur.Exists {
+		same, err := SameID(ctx, c, 'u', owner, cur.Owner)
+		if err != nil {
+			return nil, err
+		}
+		if !same {
+			what = append(what, fmt.Sprintf("owner %s -> %s", cur.Owner, owner))
+		}
+		if same, err = SameID(ctx, c, 'g', group, cur.Group); err != nil {
+			return nil, err
+		}
+		if !same {
+			what = append(what, fmt.Sprintf("group %s -> %s", cur.Group, group))
+		}
 	}
 	if len(what) == 0 {
 		return &modules.Plan{Data: data}, nil
@@ -331,4 +340,57 @@ func Dest(ctx context.Context, c *modules.Call, dest, src string) (string, error
 		return "", fmt.Errorf("dest %s is a directory; with content, dest must name a file", dest)
 	}
 	return path.Join(dest, filepath.Base(src)), nil
+}
+
+// SameID reports whether want, a user ('u') or group ('g') as the task
+// names it (a name or a numeric id), is have, the name Stat reported. Only
+// when one side is numeric does it ask the host to resolve the names.
+func SameID(ctx context.Context, c *modules.Call, kind byte, want, have string) (bool, error) {
+	if want == "" || want == have {
+		return true, nil
+	}
+	if !numeric(want) && !numeric(have) {
+		return false, nil
+	}
+	w, err := hostID(ctx, c, kind, want)
+	if err != nil {
+		return false, err
+	}
+	h, err := hostID(ctx, c, kind, have)
+	if err != nil {
+		return false, err
+	}
+	return w != "" && w == h, nil
+}
+
+func numeric(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// hostID resolves a user or group name to its id on the host; "" when the
+// host does not know it (the change then fails with chown's own message).
+func hostID(ctx context.Context, c *modules.Call, kind byte, name string) (string, error) {
+	if numeric(name) {
+		return name, nil
+	}
+	cmd := "id -u -- " + shquote.Quote(name)
+	if kind == 'g' {
+		cmd = "getent group -- " + shquote.Quote(name) + " | cut -d: -f3"
+	}
+	res, err := c.Conn.Run(ctx, transport.Command{Cmd: cmd, Options: c.Opts})
+	if err != nil {
+		return "", err
+	}
+	if res.RC != 0 {
+		return "", nil
+	}
+	return strings.TrimSpace(string(res.Stdout)), nil
 }
