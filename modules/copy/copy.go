@@ -34,13 +34,15 @@ A relative src is looked up in the playbook's files/ directory, then beside the
 playbook. When dest ends in "/" or is an existing directory, the file is written
 as dest/basename(src). Missing parent directories are created (directory_mode).
 Key-like files (*.key, *key*.pem, mode 0600) never show their content in --diff.
-Directory trees as src are not supported: copy one file per task.`,
+With remote_src, src is a file already on the host. Directory trees as src are
+not supported: copy one file per task.`,
 		CheckMode: "Reads the host and reports changed with the diff; writes nothing.",
 		Returns:   "dest, src, checksum (sha256), size, mode, owner, group, backup_file (when a backup was made).",
 		Args: []modules.Arg{
 			{Name: "dest", Type: modules.String, Required: true, Doc: "Path on the host; a trailing / or an existing directory means dest/basename(src)."},
 			{Name: "src", Type: modules.String, Doc: "File on the controller: absolute, or relative to the playbook's files/ directory, then the playbook's directory. Exclusive with content."},
 			{Name: "content", Type: modules.String, Doc: "Text to write instead of src."},
+			{Name: "remote_src", Type: modules.Bool, Default: false, Doc: "src is a file on the host itself, not on the controller."},
 			{Name: "mode", Type: modules.Mode, Doc: "Mode of dest (0644, \"0600\", \"u=rw,g=r,o=\"). Default: an existing file's mode, 0644 for a new one."},
 			{Name: "owner", Type: modules.String, Doc: "Owner of dest. Default: the existing owner, or the connecting (become) user."},
 			{Name: "group", Type: modules.String, Doc: "Group of dest. Default as owner."},
@@ -78,7 +80,19 @@ func (Copy) Plan(ctx context.Context, c *modules.Call) (*modules.Plan, error) {
 	var content []byte
 	src := a.Str("src")
 	dest := a.Str("dest")
-	if src != "" {
+	switch {
+	case src != "" && a.Bool("remote_src"):
+		fi, err := c.Conn.Stat(ctx, src, c.Opts)
+		if err != nil {
+			return nil, fmt.Errorf("copy: %w", err)
+		}
+		if !fi.Exists || fi.IsDir {
+			return &modules.Plan{Failed: true, Msg: fmt.Sprintf("copy: src %s is not a file on the host (remote_src)", src)}, nil
+		}
+		if content, err = c.Conn.ReadFile(ctx, src, c.Opts); err != nil {
+			return nil, fmt.Errorf("copy: %w", err)
+		}
+	case src != "":
 		p, err := fileop.FindLocal(c, "files", src)
 		if err != nil {
 			return nil, fmt.Errorf("copy: %w", err)
@@ -87,7 +101,7 @@ func (Copy) Plan(ctx context.Context, c *modules.Call) (*modules.Plan, error) {
 			return nil, fmt.Errorf("copy: %w", err)
 		}
 		src = p
-	} else {
+	default:
 		content = []byte(a.Str("content"))
 	}
 	dest, err := fileop.Dest(ctx, c, dest, src)

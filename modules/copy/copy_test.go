@@ -239,6 +239,26 @@ func TestCopy(t *testing.T) {
 			},
 		},
 		{
+			Name:  "remote_src",
+			Setup: func(t *testing.T, r string) { modtest.WriteFile(t, h(r, "orig.conf"), "on the host", 0o600) },
+			Args: func(r string) map[string]any {
+				return map[string]any{"src": h(r, "orig.conf"), "remote_src": true, "dest": h(r, "copy.conf")}
+			},
+			WantChanged: true,
+			Verify: func(t *testing.T, r string, o modtest.Outcome) {
+				if modtest.Read(t, h(r, "copy.conf")) != "on the host" {
+					t.Error("content")
+				}
+			},
+		},
+		{
+			Name: "remote_src missing",
+			Args: func(r string) map[string]any {
+				return map[string]any{"src": h(r, "nope"), "remote_src": true, "dest": h(r, "copy.conf")}
+			},
+			WantFailed: true,
+		},
+		{
 			Name: "numeric owner and group match names",
 			Setup: func(t *testing.T, r string) {
 				modtest.WriteFile(t, h(r, "n"), "x", 0o644)
