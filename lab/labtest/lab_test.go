@@ -306,9 +306,24 @@ func TestLab(t *testing.T) {
 	defer cancel()
 
 	// Not up is a failure, never a skip: whoever runs these wants the lab checked.
-	if out, err := labSh(ctx, "status"); err != nil {
-		t.Fatalf("the lab is not up (make lab-up first, or run make lab-test): lab.sh status: %v\n%s", err, out)
+	status, err := labSh(ctx, "status")
+	if err != nil {
+		t.Fatalf("the lab is not up (make lab-up first, or run make lab-test): lab.sh status: %v\n%s", err, status)
 	}
+
+	// The whole lab fits in 2 GiB: status sums the resident memory of every process
+	// of the lab (control plane, nspawns, everything inside the hosts).
+	t.Run("memory", func(t *testing.T) {
+		var mib int
+		for _, line := range strings.Split(status, "\n") {
+			if f := strings.Fields(line); len(f) >= 3 && f[0] == "memory" && f[2] == "MiB" {
+				fmt.Sscan(f[1], &mib)
+			}
+		}
+		if mib <= 0 || mib >= 2048 {
+			t.Errorf("lab memory = %d MiB, want between 0 and 2048 MiB; status:\n%s", mib, status)
+		}
+	})
 
 	t.Run("inventory", func(t *testing.T) {
 		want := strings.Fields(env["LAB_HOSTS"])
