@@ -350,9 +350,7 @@ var exprFunctions conf.FunctionsTable
 // (one per host) must not share one.
 func newExprConfig() *conf.Config {
 	c := conf.CreateNew()
-	for name, f := range exprFunctions {
-		c.Functions[name] = f
-	}
+	c.Functions = exprFunctions // read-only while compiling
 	return c
 }
 

@@ -226,7 +226,12 @@ func translateJinja(src string, escapes bool) (*translation, error) {
 			stack[len(stack)-1].kwOpen = false
 		}
 	}
+	var pending []int // close a bare test argument after these tokens
 	for i := 0; i < len(toks); i++ {
+		for len(pending) > 0 && pending[len(pending)-1] < i {
+			e.emit(")", toks[i].off)
+			pending = pending[:len(pending)-1]
+		}
 		t := toks[i]
 		next := toks[min(i+1, len(toks)-1)]
 		switch t.kind {
@@ -277,7 +282,14 @@ func translateJinja(src string, escapes bool) (*translation, error) {
 				e.emit("|", t.off)
 				e.emit(fn, name.off)
 				if !(toks[j+1].kind == jOp && toks[j+1].text == "(") {
-					e.emit("()", name.off)
+					// `x is divisibleby 3`, `x is in xs`: one argument
+					// without parentheses.
+					if end := bareArg(toks, j+1); end >= 0 {
+						e.emit("(", name.off)
+						pending = append(pending, end)
+					} else {
+						e.emit("()", name.off)
+					}
 				}
 				i = j
 				continue
@@ -589,4 +601,56 @@ func groups(toks []jtok) []jtok {
 		i = j
 	}
 	return out
+}
+
+// bareArg returns the index of the last token of the primary expression
+// starting at toks[k] (a literal, a bracketed group, or a name with its
+// .attr, [index] and (call) suffixes), or -1 when none starts there.
+func bareArg(toks []jtok, k int) int {
+	match := func(k int) int {
+		depth := 0
+		for j := k; j < len(toks); j++ {
+			if isOpen(toks[j]) {
+				depth++
+			} else if isClose(toks[j]) {
+				depth--
+				if depth == 0 {
+					return j
+				}
+			}
+		}
+		return -1
+	}
+	t := toks[k]
+	switch {
+	case t.kind == jNumber || t.kind == jString:
+		return k
+	case t.kind == jOp && t.text == "-" && toks[k+1].kind == jNumber:
+		return k + 1
+	case isOpen(t):
+		return match(k)
+	case t.kind == jIdent:
+		switch t.text {
+		case "and", "or", "not", "in", "is", "if", "else":
+			return -1
+		}
+		end := k
+		for end+1 < len(toks) {
+			n := toks[end+1]
+			switch {
+			case n.kind == jOp && n.text == "." && end+2 < len(toks) && (toks[end+2].kind == jIdent || toks[end+2].kind == jNumber):
+				end += 2
+			case n.kind == jOp && (n.text == "[" || n.text == "("):
+				m := match(end + 1)
+				if m < 0 {
+					return -1
+				}
+				end = m
+			default:
+				return end
+			}
+		}
+		return end
+	}
+	return -1
 }
