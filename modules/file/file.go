@@ -159,6 +159,9 @@ func (File) Plan(ctx context.Context, c *modules.Call) (*modules.Plan, error) {
 
 	switch state {
 	case "absent":
+		if path.Clean(p) == "/" || path.Clean(p) == "." {
+			return fail("refusing to remove %q", p)
+		}
 		if cur.kind != "absent" {
 			steps = append(steps, step{"remove " + cur.kind + " " + p, "rm -rf " + q})
 		}

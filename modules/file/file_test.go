@@ -255,6 +255,7 @@ func TestFile(t *testing.T) {
 			Setup: func(t *testing.T, r string) { modtest.WriteFile(t, j(r, "f"), "x", 0o644) },
 			Args:  func(r string) map[string]any { return map[string]any{"path": j(r, "f"), "owner": "0", "group": 0} },
 		},
+		{Name: "absent refuses /", Args: func(r string) map[string]any { return map[string]any{"path": "//", "state": "absent"} }, WantFailed: true},
 		{Name: "link without src", Args: func(r string) map[string]any { return map[string]any{"path": j(r, "l"), "state": "link"} }, WantErr: "needs src"},
 		{Name: "recurse on a file", Args: func(r string) map[string]any {
 			return map[string]any{"path": j(r, "l"), "state": "file", "recurse": true}
