@@ -218,7 +218,8 @@ type TaskInfo struct {
 	Tags []string
 }
 
-// ListTasks lists a play's tasks that the tags select, blocks flattened.
+// ListTasks lists a play's tasks that the tags select, blocks flattened
+// (rescue and always included).
 func ListTasks(p *dsl.Play, tags, skip []string) []TaskInfo {
 	r := newRunner(Options{Inventory: emptyInventory{}, Tags: tags, SkipTags: skip, Playbook: &dsl.Playbook{}})
 	var out []TaskInfo

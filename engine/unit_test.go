@@ -142,3 +142,34 @@ func FuzzParseFacts(f *testing.F) {
 		}
 	})
 }
+
+// TestExprCache: an expression or template a module evaluates on many
+// hosts is compiled once.
+func TestExprCache(t *testing.T) {
+	c := newExprCache()
+	pos := dsl.Pos{File: "pb.yml", Line: 3, Col: 5}
+	e1, err := c.expr("x + 1", pos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2, _ := c.expr("x + 1", pos)
+	if e1 != e2 {
+		t.Error("the same expression was compiled twice")
+	}
+	if e3, _ := c.expr("x + 2", pos); e3 == e1 {
+		t.Error("different expressions share a compiled form")
+	}
+	t1, err := c.tmpl("a.j2", "{{ x }}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if t2, _ := c.tmpl("a.j2", "{{ x }}"); t1 != t2 {
+		t.Error("the same template was parsed twice")
+	}
+	if _, err := c.expr("x +", pos); err == nil {
+		t.Error("a bad expression compiled")
+	}
+	if _, err2 := c.expr("x +", pos); err2 == nil {
+		t.Error("a cached bad expression lost its error")
+	}
+}

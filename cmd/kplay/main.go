@@ -246,6 +246,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitBadInput
 	}
 
+	if o.startAt != "" {
+		if err := findTask(books, o.startAt); err != nil {
+			fmt.Fprintf(stderr, "kplay: %v\n", err)
+			return exitBadOptions
+		}
+	}
+
 	if o.syntaxCheck || o.listHosts || o.listTasks {
 		for _, pb := range books {
 			fmt.Fprintf(stdout, "\nplaybook: %s\n", pb.Path)
@@ -302,6 +309,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return code
+}
+
+// findTask checks that --start-at-task names a task; ansible-playbook only
+// says so after running nothing.
+func findTask(books []*dsl.Playbook, name string) error {
+	var names []string
+	for _, pb := range books {
+		for _, p := range pb.Plays {
+			for _, t := range engine.ListTasks(p, nil, nil) {
+				if t.Name == name {
+					return nil
+				}
+				names = append(names, t.Name)
+			}
+		}
+	}
+	msg := fmt.Sprintf("--start-at-task %q: no task has this name", name)
+	if s := diag.Suggest(name, names); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return errors.New(msg)
 }
 
 // sshConfig: -u and --private-key apply where the inventory names no user
