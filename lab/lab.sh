@@ -403,6 +403,7 @@ ensure_bridge() {
 		ip addr add "$GATEWAY/24" dev "$BRIDGE"
 		say "net: $BRIDGE has $GATEWAY/24"
 	fi
+	no_ipv6 "$BRIDGE"
 	ip link show "$BRIDGE" | grep -q ',UP' || { ip link set "$BRIDGE" up && say "net: $BRIDGE up"; }
 }
 
@@ -423,7 +424,18 @@ ensure_netns() {
 	ip -n "$h" -4 -o addr show dev eth0 | grep -qw "$addr/24" || ip -n "$h" addr add "$addr/24" dev eth0
 	ip -n "$h" link show eth0 | grep -q ',UP' || ip -n "$h" link set eth0 up
 	ip -n "$h" link show lo | grep -q ',UP' || ip -n "$h" link set lo up
-	ip -n "$h" route show default | grep -q "via $GATEWAY" || ip -n "$h" route replace default via "$GATEWAY"
+	# No default route (LAB.md has one): a host can address 198.18.0.0/24 and nothing
+	# else, even on a machine that forwards packets.
+	if [ -n "$(ip -n "$h" route show default)" ]; then ip -n "$h" route del default; fi
+	# Nor any IPv6, not even link-local chatter on the bridge.
+	no_ipv6 "$veth"
+	[ "$(ip netns exec "$h" cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6 2>/dev/null)" = 1 ] ||
+		ip netns exec "$h" sh -c 'echo 1 >/proc/sys/net/ipv6/conf/eth0/disable_ipv6' 2>/dev/null || true
+}
+
+no_ipv6() {
+	local f=/proc/sys/net/ipv6/conf/$1/disable_ipv6
+	[ ! -w "$f" ] || [ "$(cat "$f")" = 1 ] || echo 1 >"$f"
 }
 
 # ---------------------------------------------------------------- hosts
@@ -457,7 +469,7 @@ clean_host() {
 }
 
 start_host() {
-	local h=$1 dir root
+	local h=$1 dir root unit o
 	dir=$(host_dir "$h")
 	root=$(host_root "$h")
 	clean_host "$h"
@@ -477,6 +489,11 @@ start_host() {
 	rm -f "$root"/etc/ssh/ssh_host_*
 	install -m 0600 "$SSHD/hostkeys/$h/ssh_host_ed25519_key" "$root/etc/ssh/ssh_host_ed25519_key"
 	install -m 0644 "$SSHD/hostkeys/$h/ssh_host_ed25519_key.pub" "$root/etc/ssh/ssh_host_ed25519_key.pub"
+	# Timers that reach for the network (apt) or the disk (fstrim, e2scrub) would fail in
+	# the lab and leave systemd "degraded" hours later.
+	for unit in apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer fstrim.timer; do
+		ln -sf /dev/null "$root/etc/systemd/system/$unit"
+	done
 	cat >"$root/etc/ssh/sshd_config.d/kplay-lab.conf" <<EOF
 # Written by kplay's lab/lab.sh.
 HostKey /etc/ssh/ssh_host_ed25519_key

@@ -357,6 +357,9 @@ func TestLab(t *testing.T) {
 					{"hostname", h.name},
 					{"systemctl is-system-running", "running"},
 					{"ip -4 -o addr show dev eth0 | awk '{print $4}'", h.addr + "/24"},
+					// Only the lab's subnet is reachable from a host.
+					{"ip route show | awk '{print $1}' | paste -sd' '", "198.18.0.0/24"},
+					{"ip -6 -o addr show dev eth0 | wc -l", "0"},
 				} {
 					got, err := sshRun(ctx, h.addr, inv.str(t, "ansible_ssh_private_key_file"), inv.str(t, "kplay_known_hosts"), c.cmd)
 					if err != nil || got != c.want {
