@@ -4,7 +4,9 @@ package copy
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 
 	"kplay/modules"
 	"kplay/modules/internal/fileop"
@@ -36,7 +38,7 @@ as dest/basename(src). Missing parent directories are created (directory_mode).
 Key-like files (*.key, *key*.pem, mode 0600) never show their content in --diff.
 With remote_src, src is a file already on the host. Directory trees as src are
 not supported: copy one file per task.`,
-		CheckMode: "Reads the host and reports changed with the diff; writes nothing.",
+		CheckMode: "Reads the host and reports changed with the diff; writes nothing. A src that does not exist yet (an earlier task would make it) is reported as a change with unknown content.",
 		Returns:   "dest, src, checksum (sha256), size, mode, owner, group, backup_file (when a backup was made).",
 		Args: []modules.Arg{
 			{Name: "dest", Type: modules.String, Required: true, Doc: "Path on the host; a trailing / or an existing directory means dest/basename(src)."},
@@ -98,6 +100,9 @@ func (Copy) Plan(ctx context.Context, c *modules.Call) (*modules.Plan, error) {
 			return nil, fmt.Errorf("copy: %w", err)
 		}
 		if content, err = fileop.ReadLocal(ctx, c, p); err != nil {
+			if c.Check && errors.Is(err, fs.ErrNotExist) {
+				return notYetThere(c, p, dest), nil
+			}
 			return nil, fmt.Errorf("copy: %w", err)
 		}
 		src = p
@@ -115,4 +120,18 @@ func (Copy) Plan(ctx context.Context, c *modules.Call) (*modules.Plan, error) {
 		Owner: a.Str("owner"), Group: a.Str("group"),
 		Backup: a.Bool("backup"), Force: a.Bool("force"), DirMode: dirMode, Src: src,
 	})
+}
+
+// notYetThere is check mode's answer for a src that does not exist yet. In a
+// real run an earlier task would have made it (a certificate the cert task
+// issues, say), and check mode runs no task for real, so failing here would
+// make --check useless for such playbooks. The task is reported as a change
+// whose content is unknown; a real run still fails if src is missing then.
+func notYetThere(c *modules.Call, src, dest string) *modules.Plan {
+	msg := fmt.Sprintf("would copy %s to %s; %s does not exist yet (an earlier task of a real run may create it)", src, dest, src)
+	p := &modules.Plan{Changed: true, Msg: msg, Data: map[string]any{"dest": dest, "src": src}}
+	if c.Diff {
+		p.Diffs = []modules.Diff{{Path: dest, After: fmt.Sprintf("(content of %s, not yet created)\n", src)}}
+	}
+	return p
 }

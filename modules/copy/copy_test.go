@@ -323,3 +323,32 @@ func TestCopy(t *testing.T) {
 		t.Run(tc.Name, func(t *testing.T) { tc.Test(t, Copy{}) })
 	}
 }
+
+// A src that an earlier task would create (the cert task's certificate) does
+// not exist during --check: check mode reports the copy as a change with a
+// placeholder diff, and a real run still fails on the missing file.
+func TestCopySrcNotYetThere(t *testing.T) {
+	root := t.TempDir()
+	src := filepath.Join(root, "issued", "kcm.pem")
+	dest := filepath.Join(root, "host", "kcm.pem")
+	raw := map[string]any{"src": src, "dest": dest, "mode": "0644"}
+
+	o := modtest.Run(t, Copy{}, raw, true, modtest.Env{Dir: root, Diff: true})
+	if o.Err != nil || o.Failed || !o.Changed {
+		t.Fatalf("check mode: %+v", o)
+	}
+	if !strings.Contains(o.Msg, "does not exist yet") {
+		t.Errorf("check mode message %q", o.Msg)
+	}
+	if len(o.Diffs) != 1 || o.Diffs[0].Path != dest || !strings.Contains(o.Diffs[0].After, src) {
+		t.Errorf("check mode diffs %+v", o.Diffs)
+	}
+	if _, err := os.Stat(filepath.Join(root, "host")); !os.IsNotExist(err) {
+		t.Errorf("check mode created the destination directory: %v", err)
+	}
+
+	o = modtest.Run(t, Copy{}, raw, false, modtest.Env{Dir: root})
+	if o.Err == nil && !o.Failed {
+		t.Fatalf("real run with a missing src succeeded: %+v", o)
+	}
+}
