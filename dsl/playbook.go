@@ -87,7 +87,33 @@ func (p *pbParser) document() (*yaml.Node, bool) {
 		p.ds.Addf(Pos{File: p.path, Line: 1, Col: 1}, "the file is empty")
 		return nil, false
 	}
+	p.duplicateKeys(doc.Content[0], map[*yaml.Node]bool{})
 	return doc.Content[0], true
+}
+
+// duplicateKeys reports a key written twice in one mapping: yaml.v3 only
+// notices when decoding into a Go map, and Ansible silently keeps the last.
+func (p *pbParser) duplicateKeys(n *yaml.Node, seen map[*yaml.Node]bool) {
+	if n == nil || seen[n] {
+		return
+	}
+	seen[n] = true
+	if n.Kind == yaml.MappingNode {
+		first := map[string]*yaml.Node{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind == yaml.ScalarNode && k.Tag != "!!merge" {
+				if f, dup := first[k.Value]; dup {
+					p.errf(k, "duplicate key %q (first on line %d)", k.Value, f.Line)
+				} else {
+					first[k.Value] = k
+				}
+			}
+		}
+	}
+	for _, c := range n.Content {
+		p.duplicateKeys(c, seen)
+	}
 }
 
 func isEOF(err error) bool { return err != nil && err.Error() == "EOF" }
@@ -335,6 +361,12 @@ func (p *pbParser) value(n *yaml.Node) *Value {
 			var f float64
 			_ = n.Decode(&f)
 			v.Kind, v.Scalar = Scalar, f
+		case "!unsafe":
+			// Ansible's mark for text that must never be templated.
+			v.Kind, v.Scalar = Scalar, n.Value
+		case "!vault":
+			v.Kind, v.Scalar = Scalar, n.Value
+			p.errf(n, "Ansible Vault (!vault) is not supported: pass the secret with -e @file or a vars file kept out of the repository")
 		default:
 			v.Kind, v.Scalar = Scalar, n.Value
 			if HasTemplate(n.Value) {
