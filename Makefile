@@ -5,7 +5,7 @@ GO      ?= go
 BIN     ?= bin/kplay
 DEB_PKGS = openssh-server openssh-client sudo iproute2 mmdebstrap systemd-container etcd-server ansible-core
 
-.PHONY: all build deps test test-short vet unit fuzz-smoke clean lab-up lab-status lab-down lab-test bench
+.PHONY: all build deps demo test test-short vet unit fuzz-smoke clean lab-up lab-status lab-down lab-test bench
 
 all: build
 
@@ -19,6 +19,15 @@ deps:
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+# The main job on the lab: install what is needed, build, bring the lab up
+# (cached after the first time), deploy KCM on the three masters, show the leader.
+demo: deps build
+	lab/lab.sh up
+	$(BIN) playbooks/kcm.yaml -i inventory
+	@echo
+	@echo "Next: the availability test, $(BIN) playbooks/kcm-failover.yaml -i inventory"
+	@echo "      the lab's state, make lab-status; take it down, make lab-down"
 
 vet:
 	$(GO) vet ./...
