@@ -219,7 +219,7 @@ func (p *iniParser) hostLine(raw string, lineNo int, g *group, seen map[string]i
 		return
 	}
 	first := toks[0]
-	names, port, ok := p.expandHosts(first.text, p.pos(lineNo, first.col))
+	names, port, ok := expandHostPattern(first.text, p.pos(lineNo, first.col), p.ds)
 	if !ok {
 		return
 	}
@@ -268,12 +268,8 @@ func (inv *Inventory) setHost(name string, pos diag.Pos, src string, g *group, p
 	}
 }
 
-// expandHosts splits a host pattern into host names and a port, reporting
-// a bad range or a dangling ':' at pos.
-func (p *iniParser) expandHosts(pattern string, pos diag.Pos) ([]string, int, bool) {
-	return expandHostPattern(pattern, pos, p.ds)
-}
-
+// expandHostPattern splits a host pattern into host names and a port,
+// reporting a bad range or a dangling ':' at pos.
 func expandHostPattern(pattern string, pos diag.Pos, ds *diag.Diagnostics) ([]string, int, bool) {
 	host, port := splitHostPort(pattern)
 	if strings.HasSuffix(strings.TrimSpace(pattern), ":") && port == 0 {
