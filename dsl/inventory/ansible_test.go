@@ -431,3 +431,51 @@ func TestDifferentialWithAnsible(t *testing.T) {
 		t.Errorf("only %d of %d inventories compared: the generator makes too many bad ones", compared, len(cases))
 	}
 }
+
+// TestComparePlaybookVarsWithAnsible: group_vars/ and host_vars/ beside the
+// playbook (WithPlaybookDir) rank as in ansible-playbook, against a debug
+// task's answer.
+func TestComparePlaybookVarsWithAnsible(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs ansible-playbook")
+	}
+	dir, env := ansibleEnv(t)
+	proj, _ := filepath.Abs("testdata/project")
+	base := mustLoad(t, filepath.Join(proj, "inventory"))
+	inv, ds := base.WithPlaybookDir(proj)
+	if ds.Err() != nil {
+		t.Fatal(ds.Err())
+	}
+	if w := base.HostVars("web1")["w"]; w != "inv_hv" {
+		t.Errorf("WithPlaybookDir changed its receiver: w = %v", w)
+	}
+	aenv := append(env, "ANSIBLE_STDOUT_CALLBACK=json")
+	out := runAnsible(t, dir, aenv, "ansible-playbook", "-i", filepath.Join(proj, "inventory"), filepath.Join(proj, "site.yml"))
+	var res struct {
+		Plays []struct {
+			Tasks []struct {
+				Hosts map[string]struct {
+					Msg map[string]any `json:"msg"`
+				} `json:"hosts"`
+			} `json:"tasks"`
+		} `json:"plays"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Plays) != 1 || len(res.Plays[0].Tasks) != 1 {
+		t.Fatalf("ansible-playbook output: %v\n%s", err, out)
+	}
+	for host, r := range res.Plays[0].Tasks[0].Hosts {
+		hv := inv.HostVars(host)
+		for k, want := range r.Msg {
+			got, ok := hv[k]
+			if !ok {
+				got = "unset"
+			}
+			if got != want {
+				t.Errorf("%s: %s = %v; ansible-playbook says %v", host, k, got, want)
+			}
+		}
+	}
+	if len(res.Plays[0].Tasks[0].Hosts) != 2 {
+		t.Errorf("ansible-playbook answered for %d hosts, want 2:\n%s", len(res.Plays[0].Tasks[0].Hosts), out)
+	}
+}

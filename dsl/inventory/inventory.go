@@ -50,6 +50,7 @@ type Inventory struct {
 	// per inventory source directory, in source order: vars from
 	// group_vars/NAME and host_vars/NAME
 	varsDirs []*varsDir
+	playDirs []*varsDir // the same beside the playbook (WithPlaybookDir)
 	merged   map[string]map[string]any // HostVars without magic, per host
 	varNames []string
 
@@ -561,7 +562,7 @@ func (inv *Inventory) computeVars(ds *diag.Diagnostics) {
 			names[k] = true
 		}
 	}
-	for _, vd := range inv.varsDirs {
+	for _, vd := range append(slices.Clone(inv.varsDirs), inv.playDirs...) {
 		for _, m := range vd.groups {
 			for k := range m {
 				names[k] = true
@@ -600,13 +601,19 @@ func (inv *Inventory) mergeVars(h *Host, groups []*group) map[string]any {
 			put(g.vars)
 		}
 	}
-	for _, vd := range inv.varsDirs {
-		put(vd.groups["all"])
+	// Ansible's VARIABLE_PRECEDENCE: all_plugins_inventory,
+	// all_plugins_play, groups_plugins_inventory, groups_plugins_play
+	for _, dirs := range [][]*varsDir{inv.varsDirs, inv.playDirs} {
+		for _, vd := range dirs {
+			put(vd.groups["all"])
+		}
 	}
-	for _, vd := range inv.varsDirs {
-		for _, g := range groups {
-			if g.name != "all" {
-				put(vd.groups[g.name])
+	for _, dirs := range [][]*varsDir{inv.varsDirs, inv.playDirs} {
+		for _, vd := range dirs {
+			for _, g := range groups {
+				if g.name != "all" {
+					put(vd.groups[g.name])
+				}
 			}
 		}
 	}
@@ -616,6 +623,9 @@ func (inv *Inventory) mergeVars(h *Host, groups []*group) map[string]any {
 	}
 	put(h.vars)
 	for _, vd := range inv.varsDirs {
+		put(vd.hosts[h.Name])
+	}
+	for _, vd := range inv.playDirs {
 		put(vd.hosts[h.Name])
 	}
 	return v

@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"os"
+	"slices"
 	"path/filepath"
 	"strings"
 
@@ -24,26 +25,50 @@ var varsExts = []string{"", ".yml", ".yaml", ".json"}
 func (inv *Inventory) loadVarsDirs(ds *diag.Diagnostics) {
 	cache := map[string]map[string]any{} // file -> vars, so a file is read (and reported) once
 	for i, src := range inv.sources {
-		base := src
+		base, shown := src, inv.shown[i]
 		if fi, err := os.Stat(src); err == nil && !fi.IsDir() {
-			base = filepath.Dir(src)
+			base, shown = filepath.Dir(src), filepath.Dir(shown)
 		}
-		shown := inv.shown[i]
-		if fi, err := os.Stat(shown); err == nil && !fi.IsDir() {
-			shown = filepath.Dir(shown)
-		}
-		vd := &varsDir{groups: map[string]map[string]any{}, hosts: map[string]map[string]any{}}
-		var groupNames, hostNames []string
-		for _, g := range inv.groups {
-			groupNames = append(groupNames, g.name)
-		}
-		for _, h := range inv.hosts {
-			hostNames = append(hostNames, h.Name)
-		}
-		loadEntities(filepath.Join(base, "group_vars"), filepath.Join(shown, "group_vars"), groupNames, vd.groups, cache, ds)
-		loadEntities(filepath.Join(base, "host_vars"), filepath.Join(shown, "host_vars"), hostNames, vd.hosts, cache, ds)
-		inv.varsDirs = append(inv.varsDirs, vd)
+		inv.varsDirs = append(inv.varsDirs, inv.loadVarsDir(base, shown, cache, ds))
 	}
+}
+
+// loadVarsDir reads base/group_vars/ and base/host_vars/ for the
+// inventory's groups and hosts; shown is base as messages spell it.
+func (inv *Inventory) loadVarsDir(base, shown string, cache map[string]map[string]any, ds *diag.Diagnostics) *varsDir {
+	vd := &varsDir{groups: map[string]map[string]any{}, hosts: map[string]map[string]any{}}
+	var groupNames, hostNames []string
+	for _, g := range inv.groups {
+		groupNames = append(groupNames, g.name)
+	}
+	for _, h := range inv.hosts {
+		hostNames = append(hostNames, h.Name)
+	}
+	loadEntities(filepath.Join(base, "group_vars"), filepath.Join(shown, "group_vars"), groupNames, vd.groups, cache, ds)
+	loadEntities(filepath.Join(base, "host_vars"), filepath.Join(shown, "host_vars"), hostNames, vd.hosts, cache, ds)
+	return vd
+}
+
+// WithPlaybookDir returns the inventory with the group_vars/ and host_vars/
+// beside a playbook (in dir) added, as ansible-playbook reads them: each
+// one just above its inventory counterpart (the playbook's group_vars/all
+// over the inventory's group_vars/all, and so on; host_vars/ highest). The
+// receiver is unchanged.
+func (inv *Inventory) WithPlaybookDir(dir string) (*Inventory, diag.Diagnostics) {
+	var ds diag.Diagnostics
+	out := &Inventory{
+		hosts: inv.hosts, hostByKey: inv.hostByKey, groups: inv.groups, groupByID: inv.groupByID,
+		sources: inv.sources, shown: inv.shown, varsDirs: inv.varsDirs,
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		ds.Addf(diag.Pos{File: dir}, "playbook directory: %v", err)
+		return inv, ds
+	}
+	out.playDirs = append(slices.Clone(inv.playDirs), out.loadVarsDir(abs, dir, map[string]map[string]any{}, &ds))
+	out.computeVars(&ds)
+	ds.Sort()
+	return out, ds
 }
 
 func loadEntities(dir, shownDir string, names []string, into map[string]map[string]any, cache map[string]map[string]any, ds *diag.Diagnostics) {
