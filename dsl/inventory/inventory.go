@@ -50,7 +50,7 @@ type Inventory struct {
 	// per inventory source directory, in source order: vars from
 	// group_vars/NAME and host_vars/NAME
 	varsDirs []*varsDir
-	playDirs []*varsDir // the same beside the playbook (WithPlaybookDir)
+	playDirs []*varsDir                // the same beside the playbook (WithPlaybookDir)
 	merged   map[string]map[string]any // HostVars without magic, per host
 	varNames []string
 

@@ -2,8 +2,8 @@ package inventory
 
 import (
 	"os"
-	"slices"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"kplay/diag"
