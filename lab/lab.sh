@@ -44,7 +44,7 @@ ROOTFS=$KPLAY_CACHE/rootfs/bookworm-$(printf '%s' "$ROOTFS_PKGS" | sha256sum | c
 # Outer machine commands and the Debian packages that provide them.
 DEB_CMDS="systemd-nspawn:systemd-container mmdebstrap:mmdebstrap etcd:etcd-server
 ip:iproute2 ss:iproute2 openssl:openssl ssh:openssh-client ssh-keygen:openssh-client
-curl:curl nsenter:util-linux mountpoint:util-linux systemd-id128:systemd"
+curl:curl nsenter:util-linux mountpoint:util-linux flock:util-linux ps:procps systemd-id128:systemd"
 
 ip_of() { echo "198.18.0.1${1#kcm-}"; }
 
@@ -475,7 +475,7 @@ start_host() {
 	clean_host "$h"
 	mkdir -p "$dir/upper" "$dir/work" "$root"
 	mount -t overlay overlay -o "lowerdir=$ROOTFS,upperdir=$dir/upper,workdir=$dir/work" "$root" ||
-		die "cannot mount the overlay for $h at $root"
+		die "cannot mount the overlay for $h at $root (overlayfs needs an upper dir on a filesystem such as ext4 or xfs, not on overlayfs: point KPLAY_CACHE elsewhere)"
 
 	echo "$h" >"$root/etc/hostname"
 	{
@@ -542,6 +542,15 @@ port_free() { ! ss -Hltn "sport = :$2" | awk '{print $4}' | grep -qE "^($1|0\.0\
 
 start_etcd() {
 	if etcd_pid >/dev/null; then return 1; fi
+	# etcd died (or the lab was killed): its data may be torn, and an apiserver that
+	# outlived it would hold a cache of the old store. The lab's cluster holds nothing
+	# worth keeping, so the control plane starts afresh.
+	local pid
+	if pid=$(apiserver_pid); then
+		say "kube-apiserver: stopping pid $pid (etcd is gone; the control plane starts afresh)"
+		stop_pid "$pid" 15
+	fi
+	rm -rf "$STATE/etcd"
 	port_free 127.0.0.1 2379 && port_free 127.0.0.1 2380 ||
 		die "127.0.0.1:2379 or :2380 is taken by another process (not the lab's): $(ss -Hltnp 'sport = :2379 or sport = :2380' | awk '{print $4, $6}' | tr '\n' ' ')"
 	mkdir -p "$STATE/etcd" "$RUN" "$LOGS"
