@@ -53,13 +53,15 @@ type Event struct {
 	Stdout    string `json:"stdout,omitempty"`
 	Stderr    string `json:"stderr,omitempty"`
 	Cmd       string `json:"cmd,omitempty"`
-	Ignored   bool   `json:"ignored,omitempty"`  // failed, but ignore_errors
-	Rescued   bool   `json:"rescued,omitempty"`  // failed inside a block with rescue
-	Check     bool   `json:"check,omitempty"`    // the result is a check-mode plan
-	NoLog     bool   `json:"no_log,omitempty"`   // Msg, output and diffs are hidden
-	Diffs     []Diff `json:"diffs,omitempty"`    // only with --diff
-	Attempt   int    `json:"attempt,omitempty"`  // retries: this attempt
-	Attempts  int    `json:"attempts,omitempty"` // retries: of this many
+	Ignored   bool   `json:"ignored,omitempty"` // failed, but ignore_errors
+	Rescued   bool   `json:"rescued,omitempty"` // failed inside a block with rescue
+	// Interrupted: the run was cancelled (Ctrl-C) while the task ran.
+	Interrupted bool   `json:"interrupted,omitempty"`
+	Check       bool   `json:"check,omitempty"`    // the result is a check-mode plan
+	NoLog       bool   `json:"no_log,omitempty"`   // Msg, output and diffs are hidden
+	Diffs       []Diff `json:"diffs,omitempty"`    // only with --diff
+	Attempt     int    `json:"attempt,omitempty"`  // retries: this attempt
+	Attempts    int    `json:"attempts,omitempty"` // retries: of this many
 	// Result is the registered value (rc, stdout, msg, ...), for -v and JSON.
 	Result map[string]any `json:"result,omitempty"`
 

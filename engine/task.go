@@ -190,9 +190,20 @@ func (r *runner) runOnHost(ctx context.Context, ps *playState, t *dsl.Task, inh 
 	}
 
 	ignored := res.failed && !res.unreachable && (inh.ignore || t.IgnoreErrors)
+	// A task cut short by Ctrl-C did not fail on its own: it is reported,
+	// but the recap does not count it against the host.
+	interrupted := ctx.Err() != nil && res.failed
+	if interrupted {
+		res.unreachable = false
+		if !strings.HasPrefix(res.msg, "interrupted") {
+			res.msg = "interrupted: " + res.msg
+		}
+	}
 	h.mu.Lock()
 	st := &h.stats
 	switch {
+	case interrupted:
+		h.failed = true
 	case res.unreachable:
 		st.Unreachable++
 		h.unreachable = true
@@ -226,6 +237,7 @@ func (r *runner) runOnHost(ctx context.Context, ps *playState, t *dsl.Task, inh 
 	}
 	if t.Loop == nil || res.failed || res.unreachable {
 		ev.Status = res.status()
+		ev.Interrupted = interrupted
 		ev.Ignored = ignored
 		ev.Rescued = res.failed && !ignored && inh.rescuable
 		ev.Check = check

@@ -524,6 +524,9 @@ func TestInterrupt(t *testing.T) {
 	if !strings.Contains(out.String(), "PLAY RECAP") {
 		t.Errorf("no recap after the interrupt:\n%s", out.String())
 	}
+	if !strings.Contains(out.String(), "interrupted") || !strings.Contains(out.String(), "failed=0") {
+		t.Errorf("the cut task should show as interrupted, not count as failed:\n%s", out.String())
+	}
 	if strings.Contains(out.String(), "TASK [after]") {
 		t.Errorf("a task started after the interrupt:\n%s", out.String())
 	}

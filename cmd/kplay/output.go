@@ -109,6 +109,10 @@ func (o *textOutput) result(e engine.Event) {
 		if item != "" {
 			what = "failed"
 		}
+		if e.Interrupted {
+			line, col = fmt.Sprintf("interrupted: [%s]%s: %s", host, item, strings.TrimPrefix(e.Msg, "interrupted: ")), cPurple
+			break
+		}
 		line, col = fmt.Sprintf("%s: [%s]%s: FAILED! => %s", what, host, item, failLine(e)), cRed
 	}
 	if e.Status == engine.StatusOK || e.Status == engine.StatusChanged {
