@@ -45,7 +45,7 @@ fuzz-smoke:
 	  done; \
 	done
 
-test: deps vet unit fuzz-smoke
+test: deps vet unit fuzz-smoke lab-test
 
 # The fast loop for developers: no race detector, slow tests skipped.
 test-short:
