@@ -21,7 +21,6 @@ import (
 	"sync"
 
 	"github.com/expr-lang/expr"
-	"github.com/expr-lang/expr/builtin"
 	"github.com/expr-lang/expr/conf"
 	"github.com/expr-lang/expr/parser/operator"
 	"github.com/expr-lang/expr/vm/runtime"
@@ -353,8 +352,6 @@ func newExprConfig() *conf.Config {
 	c.Functions = exprFunctions // read-only while compiling
 	return c
 }
-
-var _ = builtin.Function{}
 
 func one(a []any) any {
 	if len(a) == 0 {

@@ -197,25 +197,7 @@ func translateJinja(src string, escapes bool) (*translation, error) {
 	var stack []*jframe
 	// operandEnd: the previous token ends an operand, so "(" is a call and
 	// "if" would be Jinja's inline if.
-	operandEnd := func(i int) bool {
-		if i == 0 {
-			return false
-		}
-		p := toks[i-1]
-		switch p.kind {
-		case jIdent:
-			switch p.text {
-			case "and", "or", "not", "in", "is", "if", "else", "let", "matches", "contains", "startsWith", "endsWith":
-				return false
-			}
-			return true
-		case jNumber, jString:
-			return true
-		case jOp:
-			return p.text == ")" || p.text == "]" || p.text == "}"
-		}
-		return false
-	}
+	operandEnd := func(i int) bool { return i > 0 && endsOperand(toks[i-1]) }
 	afterDot := func(i int) bool {
 		return i > 0 && toks[i-1].kind == jOp && (toks[i-1].text == "." || toks[i-1].text == "?.")
 	}

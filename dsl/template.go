@@ -341,9 +341,6 @@ func (p *tparser) parse(ends []string) ([]tnode, *ttok, error) {
 			}
 		}
 	}
-	if len(ends) > 0 {
-		return nodes, nil, nil
-	}
 	return nodes, nil, nil
 }
 
