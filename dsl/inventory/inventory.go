@@ -171,7 +171,8 @@ func childPath(from, to *group) []*group {
 
 // Load reads the inventory sources in order: each path is an inventory file
 // (INI or YAML, detected) or a directory, whose files are each read, as
-// ansible-playbook -i does. group_vars/ and host_vars/ beside each source (in
+// ansible-playbook -i does; a path that does not exist but holds a comma is
+// a list of hosts ("web1,web2,"). group_vars/ and host_vars/ beside each source (in
 // the directory itself for a directory) are read too. It returns every
 // problem found; the Inventory is only meant to be used when there are none.
 func Load(paths []string) (*Inventory, diag.Diagnostics) {
@@ -184,6 +185,10 @@ func Load(paths []string) (*Inventory, diag.Diagnostics) {
 			continue
 		}
 		fi, err := os.Stat(abs)
+		if err != nil && strings.Contains(p, ",") {
+			inv.loadHostList(p)
+			continue
+		}
 		if err != nil {
 			ds.Addf(diag.Pos{File: p}, "inventory: %v", cleanPathErr(err))
 			continue
@@ -220,6 +225,30 @@ func cleanPathErr(err error) error {
 		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
 	}
 	return err
+}
+
+// loadHostList reads "-i web1,web2:2222," as Ansible's host_list plugin
+// does: a comma-separated list of hosts (host:port allowed, ranges not),
+// all in ungrouped, with no group_vars/ or host_vars/.
+func (inv *Inventory) loadHostList(list string) {
+	ungrouped := inv.groupByID["ungrouped"]
+	col := 1
+	for _, item := range strings.Split(list, ",") {
+		h := strings.TrimSpace(item)
+		pos := diag.Pos{File: list, Line: 1, Col: col + strings.Index(item, h)}
+		col += len(item) + 1
+		if h == "" || inv.hostByKey[h] != nil {
+			continue
+		}
+		name, port := splitHostPort(h)
+		if strings.Contains(name, "[") {
+			name, port = h, 0 // no ranges in a host list
+		}
+		if inv.hostByKey[name] != nil {
+			continue
+		}
+		inv.setHost(name, pos, "", ungrouped, port, nil, nil)
+	}
 }
 
 // ignoredInDir is ansible-core's default INVENTORY_IGNORE_EXTS (which holds

@@ -622,6 +622,21 @@ func TestImplicitLocalhost(t *testing.T) {
 	}
 }
 
+// TestHostList: -i "b,a:2222," as Ansible's host_list plugin reads it.
+func TestHostList(t *testing.T) {
+	inv := mustLoad(t, "b, a:2222,,b,web[1:2],")
+	hs, _ := inv.Hosts("all")
+	if got, want := names(hs), []string{"b", "a", "web[1:2]"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("hosts = %v; want %v", got, want)
+	}
+	if p := inv.HostVars("a")["ansible_port"]; p != 2222 {
+		t.Errorf("ansible_port = %v", p)
+	}
+	if g := inv.Groups()["ungrouped"]; len(g) != 3 {
+		t.Errorf("ungrouped = %v", g)
+	}
+}
+
 // TestMissingSource: a path that does not exist is one diagnostic.
 func TestMissingSource(t *testing.T) {
 	_, ds := Load([]string{"testdata/nonexistent"})
