@@ -978,8 +978,14 @@ func (p *pbParser) freeForm(s ModuleSchema, n *yaml.Node) []*Entry {
 	var rest []string
 	for _, w := range words {
 		k, v, ok := strings.Cut(w.text, "=")
-		if _, known := s.Args[k]; ok && known && k != s.FreeForm {
-			vn := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: unquote(v), Line: pos.Line, Column: pos.Col + w.off + len(k) + 1}
+		_, known := s.Args[k]
+		known = known || (s.FreeKeys && varNameRe.MatchString(k))
+		if ok && known && k != s.FreeForm {
+			col := pos.Col + w.off + len([]rune(k)) + 1
+			if unquote(v) != v {
+				col++ // past the quote
+			}
+			vn := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: unquote(v), Line: pos.Line, Column: col}
 			args = append(args, &Entry{Key: k, KeyPos: at(pos, n.Value, w.off, indent), Value: p.value(vn)})
 			continue
 		}
