@@ -69,6 +69,11 @@ func Check(pb *dsl.Playbook, o CheckOptions) diag.Diagnostics {
 		dir = filepath.Dir(pb.Path)
 	}
 	for _, p := range pb.Plays {
+		if o.Inventory != nil && p.Hosts != "" {
+			if _, err := o.Inventory.Hosts(p.Hosts); err != nil {
+				ds.Addf(p.HostsPos, "hosts %q: %v", p.Hosts, err)
+			}
+		}
 		// Notify names and delegate_to are the parser's to check.
 		check := func(t *dsl.Task) { ds = append(ds, checkArgs(t, dir)...) }
 		walkTasks(p.Tasks, check)
