@@ -85,3 +85,50 @@ func TestVariablePrecedence(t *testing.T) {
 		})
 	}
 }
+
+// TestBlocks: nested blocks, a rescue that catches an inner failure after
+// the inner always ran, a rescue that fails itself, and always after it.
+func TestBlocks(t *testing.T) {
+	evs, out := runBook(t, "testdata/blocks.yml", "testdata/two.ini", nil)
+	if out.ExitCode() != 2 {
+		t.Errorf("exit %d, want 2", out.ExitCode())
+	}
+	ran := map[string]Status{}
+	for _, e := range evs {
+		if e.Type == EvHostResult {
+			ran[e.Task+"@"+e.Host] = e.Status
+		}
+	}
+	want := map[string]Status{
+		"inner fails on a@a":             StatusFailed,
+		"inner fails on a@b":             StatusSkipped,
+		"inner always@a":                 StatusOK,
+		"inner always@b":                 StatusOK,
+		"outer rescue@a":                 StatusOK,
+		"fails on b@b":                   StatusFailed,
+		"rescue fails too@b":             StatusFailed,
+		"always after a failed rescue@a": StatusOK,
+		"always after a failed rescue@b": StatusOK,
+		"after@a":                        StatusOK,
+	}
+	for k, w := range want {
+		if ran[k] != w {
+			t.Errorf("%s: %q, want %q", k, ran[k], w)
+		}
+	}
+	for _, k := range []string{"outer rescue@b", "rescue fails too@a", "after@b"} {
+		if _, ok := ran[k]; ok {
+			t.Errorf("%s ran", k)
+		}
+	}
+	stats := map[string]HostStats{}
+	for _, s := range out.Stats {
+		stats[s.Host] = s
+	}
+	if s := stats["a"]; s.Failed != 0 || s.Rescued != 1 {
+		t.Errorf("a: %+v", s)
+	}
+	if s := stats["b"]; s.Failed != 1 || s.Rescued != 1 {
+		t.Errorf("b: %+v", s)
+	}
+}

@@ -244,6 +244,7 @@ func (r *runner) runOnHost(ctx context.Context, ps *playState, t *dsl.Task, inh 
 		r.fillEvent(&ev, res, reg, noLog)
 		if t.Loop != nil {
 			ev.Loop = true
+			ev.Diffs = nil // each item showed its own
 			if res.failed && !res.unreachable && ev.Msg == "" {
 				ev.Msg = "one or more items failed"
 			}
