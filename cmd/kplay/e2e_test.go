@@ -390,6 +390,8 @@ func TestExitCodes(t *testing.T) {
 			[]string{"max_fail_percentage: 1 of 2 hosts failed (50% > 40%)", "NO MORE HOSTS LEFT"}},
 		{"start at a task that does not exist", []string{e2eBook, "-i", e2eInv, "-e", "root=" + root, "--start-at-task", "a secrte"}, 5,
 			[]string{`did you mean "a secret"`}},
+		{"limit matches nothing", []string{e2eBook, "-i", e2eInv, "-e", "root=" + root, "-l", "nosuch"}, 1,
+			[]string{`--limit "nosuch": matches no host`}},
 		{"bad flag", []string{"--no-such-flag", e2eBook}, 5, []string{"flag provided but not defined"}},
 		{"no playbook", []string{"-i", e2eInv}, 5, []string{"no playbook given"}},
 		{"bad extra vars", []string{e2eBook, "-e", "novalue"}, 5, []string{"want key=value"}},

@@ -246,6 +246,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitBadInput
 	}
 
+	if len(o.inventories) == 0 {
+		fmt.Fprintln(stderr, "[WARNING]: no inventory given (-i): only the implicit localhost is available")
+	}
+	if o.limit != "" && !strings.HasPrefix(o.limit, "localhost") {
+		if hs, err := inv.Hosts(o.limit); err != nil || len(hs) == 0 {
+			if err == nil {
+				err = errors.New("matches no host of the inventory")
+			}
+			fmt.Fprintf(stderr, "kplay: --limit %q: %v\n", o.limit, err)
+			return exitError
+		}
+	}
 	if o.startAt != "" {
 		if err := findTask(books, o.startAt); err != nil {
 			fmt.Fprintf(stderr, "kplay: %v\n", err)
