@@ -37,7 +37,7 @@ var ansibleExprs = []string{
 	"xs + ['c']", "(nums | sort)[0] * 2", "'abc'[1:]", "foo | length > 2", "r.stdout is search('ACTIVE', ignorecase=true)",
 	"nums | map('string') | list", "'yes' if foo == 'bar' else 'no'", "1 if empty else 2 if foo else 3",
 	"['a' if true else 'b', 'c' if false else 'd']", "xs | join(',' if foo else ';')", "d | ansible.builtin.to_json",
-	"users.0.name", "item.port is divisibleby 4", "'a' is in xs", "'z' is not in xs and true", "item.port // 3", "7 % 3", "2 ** 10", "10 / 4", "'x' in xs", "'b' in d", "{'a': 1}.a", "nums | reverse | list",
+	"users.0.name", "{item.name: item.port}", "{'a': {foo ~ 'x': [1, {item.name: 2}]}}", "item.port is divisibleby 4", "'a' is in xs", "'z' is not in xs and true", "item.port // 3", "7 % 3", "2 ** 10", "10 / 4", "'x' in xs", "'b' in d", "{'a': 1}.a", "nums | reverse | list",
 }
 
 func TestExprMatchesAnsible(t *testing.T) {

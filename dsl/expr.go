@@ -486,8 +486,8 @@ func (c *rewriter) node(n *ast.Node, soft bool, scope []string) {
 			c.node(&x.Pairs[i], false, scope)
 		}
 	case *ast.PairNode:
-		// {name: 1}: a bare key is a string, as in Python's dict(name=1)
-		// ... but Jinja reads it as a variable. expr reads it as a string.
+		// The translation wrote Jinja's expression keys as (key).
+		c.node(&x.Key, false, scope)
 		c.node(&x.Value, false, scope)
 	}
 }

@@ -192,7 +192,7 @@ func translateJinja(src string, escapes bool) (*translation, error) {
 	if err != nil {
 		return nil, err
 	}
-	toks = append(inlineIfs(toks[:len(toks)-1]), toks[len(toks)-1])
+	toks = append(inlineIfs(mapKeys(toks[:len(toks)-1])), toks[len(toks)-1])
 	e := &jemitter{cats: map[int]bool{}, floors: map[int]bool{}}
 	var stack []*jframe
 	// operandEnd: the previous token ends an operand, so "(" is a call and
@@ -635,4 +635,90 @@ func bareArg(toks []jtok, k int) int {
 		return end
 	}
 	return -1
+}
+
+// matchClose returns the index of the bracket closing toks[k], or -1.
+func matchClose(toks []jtok, k int) int {
+	depth := 0
+	for j := k; j < len(toks); j++ {
+		if isOpen(toks[j]) {
+			depth++
+		} else if isClose(toks[j]) {
+			depth--
+			if depth == 0 {
+				return j
+			}
+		}
+	}
+	return -1
+}
+
+// mapKeys makes the keys of mapping literals expressions, as in Jinja:
+// {item.key: item.value} reads item.key, where expr would take a bare name
+// as text. A key that is an expression is written (key) for expr; quoted
+// and numeric keys stay as they are.
+func mapKeys(toks []jtok) []jtok {
+	var out []jtok
+	for i := 0; i < len(toks); i++ {
+		t := toks[i]
+		if !(t.kind == jOp && t.text == "{") || (i > 0 && endsOperand(toks[i-1])) {
+			out = append(out, t)
+			continue
+		}
+		j := matchClose(toks, i)
+		if j < 0 {
+			out = append(out, toks[i:]...)
+			return out
+		}
+		inner := mapKeys(toks[i+1 : j])
+		out = append(out, t)
+		depth := 0
+		start := 0
+		for k := 0; k <= len(inner); k++ {
+			if k < len(inner) {
+				if isOpen(inner[k]) {
+					depth++
+					continue
+				}
+				if isClose(inner[k]) {
+					depth--
+					continue
+				}
+				if depth != 0 || !(inner[k].kind == jOp && inner[k].text == ",") {
+					continue
+				}
+			}
+			out = append(out, mapItem(inner[start:k])...)
+			if k < len(inner) {
+				out = append(out, inner[k])
+			}
+			start = k + 1
+		}
+		out = append(out, toks[j])
+		i = j
+	}
+	return out
+}
+
+func mapItem(item []jtok) []jtok {
+	depth := 0
+	for k, t := range item {
+		switch {
+		case isOpen(t):
+			depth++
+		case isClose(t):
+			depth--
+		case depth == 0 && t.kind == jOp && t.text == ":":
+			key := item[:k]
+			if len(key) == 1 && (key[0].kind == jString || key[0].kind == jNumber) ||
+				len(key) > 0 && key[0].kind == jOp && key[0].text == "(" && matchClose(key, 0) == len(key)-1 {
+				return item
+			}
+			out := []jtok{{kind: jOp, text: "(", off: key[0].off}}
+			out = append(out, key...)
+			out = append(out, jtok{kind: jOp, text: ")", off: t.off})
+			return append(out, item[k:]...)
+		}
+	}
+	return item
 }
