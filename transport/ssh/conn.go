@@ -193,7 +193,7 @@ func (c *conn) getLoop(ctx context.Context) (*loopSession, error) {
 }
 
 func (c *conn) putLoop(l *loopSession) {
-	if l.broken || c.isDead() {
+	if l.broken.Load() || c.isDead() {
 		l.close()
 		<-c.loopSlot
 		return

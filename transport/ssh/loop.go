@@ -10,6 +10,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	gossh "golang.org/x/crypto/ssh"
 )
@@ -26,6 +27,12 @@ import (
 // command by accident. Reading lines with the `read` builtin and running
 // through `eval` in a subshell keep everything but the command itself inside
 // one shell process: nothing is exec'd per command.
+//
+// One difference from a session per command: a process a command leaves
+// running in the background that keeps writing to the inherited standard
+// output writes into a later command's output. (With a session per
+// command, ssh would instead wait for it.) Background processes should
+// redirect their output, as they must under Ansible too.
 const loopScript = `while IFS= read -r kp_h; do
 kp_t=${kp_h%% *}; kp_n=${kp_h#* }; kp_s=
 while [ "$kp_n" -gt 0 ]; do
@@ -47,7 +54,9 @@ type loopSession struct {
 	stdin  io.WriteCloser
 	stdout io.Reader
 	stderr io.Reader
-	broken bool // the stream is out of step or closed: do not reuse
+	// broken says the stream is out of step or closed: do not reuse. It is
+	// set from a context's AfterFunc too, hence atomic.
+	broken atomic.Bool
 }
 
 func startLoop(ctx context.Context, client *gossh.Client) (*loopSession, error) {
@@ -93,7 +102,7 @@ func startLoop(ctx context.Context, client *gossh.Client) (*loopSession, error) 
 }
 
 func (l *loopSession) close() {
-	l.broken = true
+	l.broken.Store(true)
 	l.stdin.Close()
 	l.sess.Close()
 }
@@ -132,7 +141,7 @@ func (l *loopSession) run(ctx context.Context, script string) (rc int, stdout, s
 	stop := context.AfterFunc(ctx, l.close)
 	defer stop()
 	if _, err := l.stdin.Write(fr); err != nil {
-		l.broken = true
+		l.broken.Store(true)
 		return 0, nil, nil, ctxOr(ctx, err)
 	}
 	type res struct {
@@ -150,12 +159,12 @@ func (l *loopSession) run(ctx context.Context, script string) (rc int, stdout, s
 	out, tail, oerr := readUntilToken(l.stdout, []byte(tok))
 	er := <-errc
 	if oerr != nil || er.err != nil {
-		l.broken = true
+		l.broken.Store(true)
 		return 0, nil, nil, ctxOr(ctx, errors.Join(oerr, er.err))
 	}
 	rc, err = strconv.Atoi(strings.TrimSpace(string(tail)))
 	if err != nil {
-		l.broken = true
+		l.broken.Store(true)
 		return 0, nil, nil, fmt.Errorf("command loop: bad exit status %q", tail)
 	}
 	return rc, out, er.b, nil

@@ -655,3 +655,25 @@ func TestKeepaliveNoticesHungHost(t *testing.T) {
 		t.Fatalf("error %v, want unreachable after keepalives", err)
 	}
 }
+
+// A command stopped by its context returns the context's error, and the
+// connection goes on serving the next ones.
+func TestCancelledCommand(t *testing.T) {
+	e := setup(t, 1)
+	c := dial(t, kssh.NewDialer(e.config()), spec(e.c.Servers[0]))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := c.Run(ctx, transport.Command{Cmd: "sleep 30"})
+	if !errors.Is(err, context.DeadlineExceeded) || transport.IsUnreachable(err) {
+		t.Fatalf("error %v, want the context's deadline", err)
+	}
+	if r := run(t, c, transport.Command{Cmd: "echo still here"}); string(r.Stdout) != "still here\n" {
+		t.Errorf("next command got %q", r.Stdout)
+	}
+	// A command leaving a process in the background returns at once (over a
+	// session of its own, ssh would wait for the process to close its output).
+	r := run(t, c, transport.Command{Cmd: "sleep 1 >/dev/null & echo now"})
+	if string(r.Stdout) != "now\n" {
+		t.Errorf("got %q", r.Stdout)
+	}
+}
