@@ -179,14 +179,25 @@ func (c *conn) WriteFile(ctx context.Context, f transport.File) error {
 		return c.fixAttrs(ctx, f, st, mode)
 	}
 
-	// chown below clears setuid and setgid, so chmod comes after it.
+	// chown clears setuid and setgid, so chmod comes after it.
 	// Keep an existing file's owner when none is asked for, as an in-place
 	// write would; that can only fail for a non-root login, which then gets
 	// its own ownership, like Ansible.
-	owner, group, strict := f.Owner, f.Group, true
-	if owner == "" && group == "" && st.Exists {
-		owner, group, strict = st.Owner, st.Group, false
+	// Who owns the new file: the owner and group asked for; else, replacing
+	// a file, its current ones (best effort: only root can give a file
+	// away, and a non-root login then gets its own, as with Ansible); else
+	// the login user's.
+	owner, group := f.Owner, f.Group
+	var ownedAlready string // shell test: no chown needed
+	switch {
+	case owner != "" || group != "":
+	case st.Exists:
+		owner, group = st.Owner, st.Group
+		ownedAlready = `[ -O "$d$b" ] && [ -G "$d$b" ]`
+	default:
+		ownedAlready = "true"
 	}
+	inline := len(f.Content) <= maxInline
 	var rnd [8]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return err
@@ -195,42 +206,76 @@ func (c *conn) WriteFile(ctx context.Context, f transport.File) error {
 	if dir == "" {
 		dir = "./"
 	}
+	// The script runs a handful of builtins and one mv when kplay's login
+	// already owns the file: every exec is a fork and an exec on the host.
 	var b strings.Builder
 	fmt.Fprintf(&b, "d=%s; b=%s\n", Quote(dir), Quote(base))
 	fmt.Fprintf(&b, "t=\"$d.$b%s%s.tmp\"\n", tempPrefix, hex.EncodeToString(rnd[:]))
-	b.WriteString(`rm -f -- "$d.$b` + tempPrefix + `"*.tmp
+	// Temporary files of a write killed mid-way (its shell killed with it,
+	// so its trap never ran).
+	b.WriteString(`for o in "$d.$b` + tempPrefix + `"*.tmp; do [ -e "$o" ] && rm -f -- "$o"; done
 trap 'rm -f -- "$t"' EXIT
 trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' TERM
-umask 077
-set -C
-: >"$t" || exit 1
-set +C
 `)
-	// Small text (the usual config file, template, certificate) travels
-	// inside the script as a quoted here-document, through the command
-	// loop; anything else comes on a session's standard input.
-	inline, delim := inlineable(f.Content)
+	// Without a chown, the file is created with its final permissions
+	// (setuid and execute bits come with chmod, after the content). With a
+	// chown, it is created readable by its creator only, and gets its
+	// owner and then its mode before it is renamed into place. Either way
+	// no one can read the content who cannot read the final file.
+	createMask := fmt.Sprintf("%04o", 0o777&^(mode&0o666))
+	if ownedAlready == "" {
+		createMask = "0077"
+	} else if ownedAlready != "true" {
+		fmt.Fprintf(&b, "if %s; then umask %s; else umask 0077; fi\n", ownedAlready, createMask)
+		createMask = ""
+	}
+	if createMask != "" {
+		fmt.Fprintf(&b, "umask %s\n", createMask)
+	}
+	b.WriteString("set -C\n: >\"$t\" || exit 1\nset +C\n")
+	// Small content travels inside the script, through the command loop,
+	// written by printf (a builtin); the loop reads scripts a byte at a time,
+	// so larger content comes on a session's standard input instead, its
+	// size checked: a connection cut mid-transfer ends cat's input cleanly.
 	switch {
 	case len(f.Content) == 0:
 	case inline:
-		fmt.Fprintf(&b, "cat >>\"$t\" <<'%s' || exit 1\n%s%s\n", delim, f.Content, delim)
+		b.WriteString("{\n")
+		for i, part := range bytes.Split(f.Content, []byte{0}) {
+			if i > 0 {
+				b.WriteString("printf '\\000'\n")
+			}
+			if len(part) > 0 {
+				fmt.Fprintf(&b, "printf %%s %s\n", Quote(string(part)))
+			}
+		}
+		b.WriteString("} >>\"$t\" || exit 1\n")
 	default:
 		b.WriteString("cat >>\"$t\" || exit 1\n")
+		fmt.Fprintf(&b, "n=$(wc -c <\"$t\") || exit 1\n[ \"$n\" -eq %d ] || { echo \"kplay: received $n of %d bytes\" >&2; exit 1; }\n", len(f.Content), len(f.Content))
 	}
-	fmt.Fprintf(&b, "n=$(wc -c <\"$t\") || exit 1\n[ \"$n\" -eq %d ] || { echo \"kplay: received $n of %d bytes\" >&2; exit 1; }\n", len(f.Content), len(f.Content))
-	if own := chownSpec(owner, group); own != "" {
-		if strict {
-			fmt.Fprintf(&b, "chown -- %s \"$t\" || exit 1\n", Quote(own))
+	chmod := fmt.Sprintf("chmod %04o \"$t\" || exit 1\n", mode)
+	own := Quote(chownSpec(owner, group))
+	switch ownedAlready {
+	case "":
+		fmt.Fprintf(&b, "chown -- %s \"$t\" || exit 1\n%s", own, chmod)
+	case "true":
+		if mode&^0o666 != 0 {
+			b.WriteString(chmod)
+		}
+	default:
+		fmt.Fprintf(&b, "if %s; then :; else chown -- %s \"$t\" 2>/dev/null; fi\n", ownedAlready, own)
+		if mode&^0o666 != 0 {
+			b.WriteString(chmod)
 		} else {
-			fmt.Fprintf(&b, "chown -- %s \"$t\" 2>/dev/null\n", Quote(own))
+			fmt.Fprintf(&b, "%s || %s", ownedAlready, chmod)
 		}
 	}
-	fmt.Fprintf(&b, "chmod %04o \"$t\" || exit 1\n", mode)
 	b.WriteString(`mv -f -- "$t" "$d$b" || exit 1
 trap - EXIT
 `)
 	var res transport.Result
-	if inline || len(f.Content) == 0 {
+	if inline {
 		res, err = c.runScript(ctx, "write "+f.Path, c.become(b.String(), f.Options), nil)
 	} else {
 		res, err = c.runSession(ctx, "write "+f.Path, c.become(b.String(), f.Options), f.Content)
@@ -247,24 +292,11 @@ trap - EXIT
 	return nil
 }
 
-// maxInline is the largest content sent inside a script: the loop reads
-// scripts line by line, which is fast for a config file, not for megabytes.
-const maxInline = 64 << 10
-
-// inlineable says whether content can travel as a quoted here-document, and
-// with which end marker. A here-document carries any bytes but NUL, and ends
-// each of its lines (so the content must end with a newline) until the
-// marker line, which must not occur in the content.
-func inlineable(content []byte) (bool, string) {
-	if len(content) == 0 || len(content) > maxInline || content[len(content)-1] != '\n' || bytes.IndexByte(content, 0) >= 0 {
-		return false, ""
-	}
-	delim := "KPLAY_EOF_" + strings.TrimPrefix(newToken(), "kplay-")
-	if bytes.Contains(content, []byte(delim)) {
-		return false, ""
-	}
-	return true, delim
-}
+// maxInline is the largest content sent inside a script. The loop reads a
+// script a byte at a time (the shell's read must not read past a newline),
+// about a microsecond a byte: up to a few KiB that is cheaper than a new
+// session with cat and wc.
+const maxInline = 4 << 10
 
 // fixAttrs sets mode and owner on a file whose content is already right.
 func (c *conn) fixAttrs(ctx context.Context, f transport.File, st transport.FileInfo, mode fs.FileMode) error {

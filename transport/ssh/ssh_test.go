@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	osuser "os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -243,6 +245,39 @@ func TestFiles(t *testing.T) {
 		}
 	}
 
+	t.Run("replacing keeps owner and mode", func(t *testing.T) {
+		p := filepath.Join(dir, "theirs.conf")
+		if err := os.WriteFile(p, []byte("old\n"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		u, _ := osuser.Lookup(user)
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		os.Chown(p, uid, gid)
+		for _, content := range []string{"new\n", strings.Repeat("large\n", 2000)} {
+			if err := c.WriteFile(ctx, transport.File{Path: p, Content: []byte(content)}); err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := os.ReadFile(p)
+			if st := fi.Sys().(*syscall.Stat_t); string(got) != content || fi.Mode().Perm() != 0o640 || int(st.Uid) != uid || int(st.Gid) != gid {
+				t.Errorf("landed %d bytes mode %o owner %d:%d, want %d bytes 0640 %d:%d", len(got), fi.Mode().Perm(), st.Uid, st.Gid, len(content), uid, gid)
+			}
+		}
+	})
+	t.Run("setuid executable", func(t *testing.T) {
+		p := filepath.Join(dir, "suid")
+		if err := c.WriteFile(ctx, transport.File{Path: p, Content: []byte("#!/bin/sh\n"), Mode: 0o4750}); err != nil {
+			t.Fatal(err)
+		}
+		st, err := c.Stat(ctx, p, transport.Options{})
+		if err != nil || st.Mode != 0o4750 {
+			t.Errorf("Stat mode %o, %v; want 4750", st.Mode, err)
+		}
+	})
 	t.Run("missing", func(t *testing.T) {
 		st, err := c.Stat(ctx, filepath.Join(dir, "nope"), transport.Options{})
 		if err != nil || st.Exists {
