@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -130,5 +131,37 @@ func TestBlocks(t *testing.T) {
 	}
 	if s := stats["b"]; s.Failed != 1 || s.Rescued != 1 {
 		t.Errorf("b: %+v", s)
+	}
+}
+
+// TestGuardedLazyVariables: a lazy variable (hostvars, a templated inventory
+// variable) read only under `default` or `is defined` is computed, not taken
+// as undefined; one that cannot be computed is undefined there.
+func TestGuardedLazyVariables(t *testing.T) {
+	evs, out := runBook(t, "testdata/guarded.yml", "testdata/guarded.ini", nil)
+	if out.ExitCode() != 0 {
+		t.Fatalf("exit %d: %+v", out.ExitCode(), evs)
+	}
+	got := map[string][]string{}
+	for _, e := range evs {
+		if e.Type == EvItemResult || (e.Type == EvHostResult && !e.Loop) {
+			got[e.Task] = append(got[e.Task], e.Host+": "+e.Msg)
+		}
+	}
+	want := map[string][]string{
+		"hostvars under default":                                        {"a: 2 10.0.0.1", "a: 2 b"},
+		"default then a plain read":                                     {"a: 10.0.0.1 10.0.0.1"},
+		"templated inventory variable under default":                    {"a: a-x", "b: b-x"},
+		"guarded in when":                                               {"a: ran", "b: ran"},
+		"a variable that cannot be computed is undefined under default": {"a: 10.0.0.1x", "b: fallback"},
+	}
+	for task, w := range want {
+		t.Run(task, func(t *testing.T) {
+			g := append([]string(nil), got[task]...)
+			sort.Strings(g)
+			if strings.Join(g, "|") != strings.Join(w, "|") {
+				t.Fatalf("got %q, want %q", g, w)
+			}
+		})
 	}
 }

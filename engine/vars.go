@@ -60,7 +60,10 @@ func (c *exprCache) tmpl(name, src string) (*dsl.Template, error) {
 // therefore not an error.
 type lazyVal struct {
 	names []string // variables it reads
-	eval  func(vars map[string]any) (any, error)
+	// guarded are the variables it reads only under `default` or `is
+	// defined`: computed when they can be, left undefined when they cannot.
+	guarded []string
+	eval    func(vars map[string]any) (any, error)
 }
 
 // scope is the variables one task sees on one host: concrete values plus
@@ -103,6 +106,28 @@ func (s *scope) resolve(names []string) error {
 	return s.resolveLocked(names)
 }
 
+// resolveGuarded computes names as resolve does, then the lazy variables
+// among guarded (read only under `default` or `is defined`) that can be
+// computed: one that cannot stays undefined, which is what the guard is for.
+// Without this, `hostvars[h].x | default(y)` saw no hostvars and gave y.
+func (s *scope) resolveGuarded(names, guarded []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.resolveLocked(names); err != nil {
+		return err
+	}
+	s.tryResolveLocked(guarded)
+	return nil
+}
+
+func (s *scope) tryResolveLocked(names []string) {
+	for _, n := range names {
+		if _, ok := s.lazy[n]; ok && !s.busy[n] {
+			_ = s.resolveLocked([]string{n})
+		}
+	}
+}
+
 func (s *scope) resolveLocked(names []string) error {
 	for _, n := range names {
 		l, ok := s.lazy[n]
@@ -116,6 +141,7 @@ func (s *scope) resolveLocked(names []string) error {
 		err := s.resolveLocked(l.names)
 		var v any
 		if err == nil {
+			s.tryResolveLocked(l.guarded)
 			v, err = l.eval(s.vals)
 		}
 		delete(s.busy, n)
@@ -153,7 +179,7 @@ func (s *scope) all(skip ...string) map[string]any {
 }
 
 func (s *scope) evalExpr(e *dsl.Expr) (any, error) {
-	if err := s.resolve(e.Names()); err != nil {
+	if err := s.resolveGuarded(e.Names(), e.Guarded()); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -162,7 +188,7 @@ func (s *scope) evalExpr(e *dsl.Expr) (any, error) {
 }
 
 func (s *scope) evalBool(e *dsl.Expr) (bool, error) {
-	if err := s.resolve(e.Names()); err != nil {
+	if err := s.resolveGuarded(e.Names(), e.Guarded()); err != nil {
 		return false, err
 	}
 	s.mu.Lock()
@@ -171,7 +197,7 @@ func (s *scope) evalBool(e *dsl.Expr) (bool, error) {
 }
 
 func (s *scope) render(t *dsl.Template) (string, error) {
-	if err := s.resolve(t.Names()); err != nil {
+	if err := s.resolveGuarded(t.Names(), t.Guarded()); err != nil {
 		return "", err
 	}
 	s.mu.Lock()
@@ -180,7 +206,7 @@ func (s *scope) render(t *dsl.Template) (string, error) {
 }
 
 func (s *scope) evalValue(v *dsl.Value) (any, error) {
-	if err := s.resolve(valueNames(v)); err != nil {
+	if err := s.resolveGuarded(valueNames(v), valueGuarded(v)); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -263,9 +289,34 @@ func valueNames(v *dsl.Value) []string {
 	return nil
 }
 
+// valueGuarded lists the variables a value's templates read only under
+// `default` or `is defined`.
+func valueGuarded(v *dsl.Value) []string {
+	if v == nil {
+		return nil
+	}
+	switch v.Kind {
+	case dsl.Text:
+		return v.Tmpl.Guarded()
+	case dsl.List:
+		var out []string
+		for _, x := range v.List {
+			out = append(out, valueGuarded(x)...)
+		}
+		return out
+	case dsl.Map:
+		var out []string
+		for _, e := range v.Map {
+			out = append(out, valueGuarded(e.Value)...)
+		}
+		return out
+	}
+	return nil
+}
+
 func lazyValue(v *dsl.Value) *lazyVal {
 	if names := valueNames(v); len(names) > 0 || hasTemplate(v) {
-		return &lazyVal{names: names, eval: func(vars map[string]any) (any, error) { return evalValue(v, vars) }}
+		return &lazyVal{names: names, guarded: valueGuarded(v), eval: func(vars map[string]any) (any, error) { return evalValue(v, vars) }}
 	}
 	return nil
 }
@@ -299,7 +350,7 @@ func isTemplate(s string) bool { return strings.Contains(s, "{{") || strings.Con
 // lazyRaw makes a lazy variable of a raw value whose strings hold {{ }};
 // nil when there is nothing to render.
 func lazyRaw(c *exprCache, v any, origin string) *lazyVal {
-	var names []string
+	var names, guarded []string
 	var perr error
 	found := false
 	var walk func(any)
@@ -316,6 +367,7 @@ func lazyRaw(c *exprCache, v any, origin string) *lazyVal {
 				return
 			}
 			names = append(names, t.Names()...)
+			guarded = append(guarded, t.Guarded()...)
 		case []any:
 			for _, e := range y {
 				walk(e)
@@ -330,7 +382,7 @@ func lazyRaw(c *exprCache, v any, origin string) *lazyVal {
 	if !found {
 		return nil
 	}
-	return &lazyVal{names: names, eval: func(vars map[string]any) (any, error) {
+	return &lazyVal{names: names, guarded: guarded, eval: func(vars map[string]any) (any, error) {
 		if perr != nil {
 			return nil, perr
 		}
