@@ -381,7 +381,7 @@ func TestExitCodes(t *testing.T) {
 		contains []string // in stdout+stderr
 	}{
 		{"a host fails, the other goes on", []string{"testdata/fail.yml", "-i", e2eInv, "-e", "root=" + root}, 2,
-			[]string{"fatal: [web1]: FAILED! => rc=1", "ok: [web2]", "after the failure on web2", "web1                       : ok=0    changed=0    unreachable=0    failed=1"}},
+			[]string{"fatal: [web1]: FAILED! => shell failed: rc 1", "ok: [web2]", "after the failure on web2", "web1                       : ok=0    changed=0    unreachable=0    failed=1"}},
 		{"unreachable", []string{"testdata/unreachable.yml", "-i", "testdata/unreachable.ini"}, 4,
 			[]string{"fatal: [ghost]: UNREACHABLE!", "ok: [localhost]", "unreachable=1"}},
 		{"any_errors_fatal stops everyone", []string{"testdata/fatal.yml", "-i", e2eInv}, 2,

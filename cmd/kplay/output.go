@@ -155,7 +155,8 @@ func arrow(item string) string {
 
 func failLine(e engine.Event) string {
 	var parts []string
-	if e.RC != nil {
+	// The rc leads unless the message already says it.
+	if e.RC != nil && !strings.Contains(e.Msg, fmt.Sprintf("rc %d", *e.RC)) && !strings.Contains(e.Msg, fmt.Sprintf("rc=%d", *e.RC)) {
 		parts = append(parts, fmt.Sprintf("rc=%d", *e.RC))
 	}
 	if e.Msg != "" {
