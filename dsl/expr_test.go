@@ -262,6 +262,8 @@ func TestExprCompileErrors(t *testing.T) {
 		{"x | ansible.utils.ipaddr('address')", "p.yml:2:10: filter ansible.utils...: only kplay's own filters (Ansible's built-in ones) exist"},
 		{"", "p.yml:2:6: empty expression"},
 		{"x @ y", `p.yml:2:8: unexpected character '@'`},
+		{"{: 1}", "p.yml:2:"},
+		{"{'a' 1, }", "p.yml:2:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.src, func(t *testing.T) {

@@ -710,6 +710,9 @@ func mapItem(item []jtok) []jtok {
 			depth--
 		case depth == 0 && t.kind == jOp && t.text == ":":
 			key := item[:k]
+			if len(key) == 0 {
+				return item // expr's parser reports the missing key
+			}
 			if len(key) == 1 && (key[0].kind == jString || key[0].kind == jNumber) ||
 				len(key) > 0 && key[0].kind == jOp && key[0].text == "(" && matchClose(key, 0) == len(key)-1 {
 				return item
