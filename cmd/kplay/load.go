@@ -1,6 +1,9 @@
 package main
 
 import (
+	"path/filepath"
+	"strings"
+
 	"kplay/diag"
 	"kplay/dsl"
 	"kplay/dsl/inventory"
@@ -12,7 +15,17 @@ import (
 type invAdapter struct{ inv *inventory.Inventory }
 
 func (a invAdapter) Hosts(pattern string) ([]string, error) {
-	hs, err := a.inv.Hosts(pattern)
+	var hs []*inventory.Host
+	var err error
+	if hasFilePart(pattern) {
+		// --limit @retry-file: patterns read from a file, one a line.
+		var all []*inventory.Host
+		if all, err = a.inv.Hosts("all"); err == nil {
+			hs, err = a.inv.Limit(all, pattern)
+		}
+	} else {
+		hs, err = a.inv.Hosts(pattern)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -26,14 +39,46 @@ func (a invAdapter) Hosts(pattern string) ([]string, error) {
 func (a invAdapter) HostVars(name string) map[string]any { return a.inv.HostVars(name) }
 func (a invAdapter) Groups() map[string][]string         { return a.inv.Groups() }
 
+func hasFilePart(pattern string) bool {
+	for _, p := range inventory.SplitPattern(pattern) {
+		if strings.HasPrefix(p, "@") {
+			return true
+		}
+	}
+	return false
+}
+
 // loadInventory reads every -i source; with none, the inventory is empty
 // and only the implicit localhost exists, as with ansible-playbook.
-func loadInventory(paths []string) (engine.Inventory, []string, diag.Diagnostics) {
-	inv, ds := inventory.Load(paths)
-	if inv == nil {
-		return nil, nil, ds
+func loadInventory(paths []string) (*inventory.Inventory, diag.Diagnostics) {
+	return inventory.Load(paths)
+}
+
+// forPlaybook adds the group_vars/ and host_vars/ beside a playbook, which
+// Ansible reads too and rank above the inventory's own.
+func forPlaybook(inv *inventory.Inventory, pb *dsl.Playbook) (invAdapter, diag.Diagnostics) {
+	withDir, ds := inv.WithPlaybookDir(filepath.Dir(pb.Path))
+	return invAdapter{withDir}, ds
+}
+
+// patternWarnings says, as ansible-playbook does, which parts of the plays'
+// host patterns match nothing.
+func patternWarnings(inv invAdapter, pb *dsl.Playbook) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, p := range pb.Plays {
+		_, warns, err := inv.inv.Match(p.Hosts)
+		if err != nil {
+			continue // reported by the static check
+		}
+		for _, w := range warns {
+			if !seen[w] {
+				seen[w] = true
+				out = append(out, w)
+			}
+		}
 	}
-	return invAdapter{inv}, inv.VarNames(), ds
+	return out
 }
 
 // loadPlaybook parses a playbook, checking task arguments against the

@@ -222,20 +222,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// Everything static is checked before any host is touched, and every
 	// problem is reported.
 	var ds diag.Diagnostics
-	inv, varNames, ids := loadInventory(o.inventories)
+	rawInv, ids := loadInventory(o.inventories)
 	ds = append(ds, ids...)
 	var books []*dsl.Playbook
+	invs := map[*dsl.Playbook]invAdapter{}
 	for _, p := range o.playbooks {
 		pb, pds := loadPlaybook(p)
 		ds = append(ds, pds...)
-		if pb != nil {
-			books = append(books, pb)
+		if pb == nil {
+			continue
+		}
+		books = append(books, pb)
+		if rawInv != nil {
+			inv, vds := forPlaybook(rawInv, pb)
+			ds = append(ds, vds...)
+			invs[pb] = inv
+			ds = append(ds, engine.Check(pb, engine.CheckOptions{Inventory: inv, InventoryVars: inv.inv.VarNames(), ExtraVars: extra})...)
 		}
 	}
-	if inv != nil {
-		for _, pb := range books {
-			ds = append(ds, engine.Check(pb, engine.CheckOptions{Inventory: inv, InventoryVars: varNames, ExtraVars: extra})...)
-		}
+	// The first playbook's view answers questions about the inventory as a
+	// whole (--limit); group_vars beside a playbook add no hosts.
+	var inv engine.Inventory
+	if len(books) > 0 {
+		inv = invs[books[0]]
+	} else if rawInv != nil {
+		inv = invAdapter{rawInv}
 	}
 	if len(ds) > 0 {
 		ds.Sort()
@@ -269,7 +280,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		for _, pb := range books {
 			fmt.Fprintf(stdout, "\nplaybook: %s\n", pb.Path)
 			if o.listHosts || o.listTasks {
-				if err := listPlays(stdout, pb, inv, o); err != nil {
+				if err := listPlays(stdout, pb, invs[pb], o); err != nil {
 					fmt.Fprintf(stderr, "kplay: %v\n", err)
 					return exitError
 				}
@@ -290,9 +301,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	code := exitOK
 	for _, pb := range books {
+		for _, w := range patternWarnings(invs[pb], pb) {
+			fmt.Fprintf(stderr, "[WARNING]: %s\n", w)
+		}
 		res, err := engine.Run(ctx, engine.Options{
 			Playbook:    pb,
-			Inventory:   inv,
+			Inventory:   invs[pb],
 			Dialer:      dialer,
 			Limit:       o.limit,
 			Forks:       o.forks,
