@@ -5,12 +5,17 @@ GO      ?= go
 BIN     ?= bin/kplay
 DEB_PKGS = openssh-server openssh-client sudo iproute2 mmdebstrap systemd-container etcd-server ansible-core
 
-.PHONY: all build deps demo test test-short vet unit fuzz-smoke clean lab-up lab-status lab-down lab-test bench
+.PHONY: all build docs deps demo test test-short vet unit fuzz-smoke clean lab-up lab-status lab-down lab-test bench
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/kplay
+
+# docs/modules.md is generated from the module registry; a test in cmd/kplay
+# fails when it is out of date.
+docs:
+	$(GO) run ./cmd/kplay doc --markdown > docs/modules.md.tmp && mv docs/modules.md.tmp docs/modules.md
 
 # Debian packages for the SSH tests, the lab and the Ansible comparisons.
 deps:
