@@ -154,6 +154,7 @@ func TestGuardedLazyVariables(t *testing.T) {
 		"templated inventory variable under default":                    {"a: a-x", "b: b-x"},
 		"guarded in when":                                               {"a: ran", "b: ran"},
 		"a variable that cannot be computed is undefined under default": {"a: 10.0.0.1x", "b: fallback"},
+		"accumulated":                                                   {"a: 127.0.0.1,10.0.0.1,b", "b: 127.0.0.1,10.0.0.1,b"},
 	}
 	for task, w := range want {
 		t.Run(task, func(t *testing.T) {

@@ -372,6 +372,11 @@ func (r *runner) runLoop(ctx context.Context, ps *playState, t *dsl.Task, inh in
 			}
 			for k, v := range res.facts {
 				agg.facts[k] = v
+				// The next item sees this item's facts, as in Ansible:
+				// `x: "{{ x | default([]) + [item] }}"` accumulates.
+				if !res.failed {
+					sc.set(k, v)
+				}
 			}
 		}
 		ev := base
