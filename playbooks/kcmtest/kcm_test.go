@@ -463,6 +463,7 @@ func TestKCM(t *testing.T) {
 		{"check and diff on a clean lab change nothing", func(t *testing.T) { checkDiff(t, l) }},
 		{"deploy from a clean lab", func(t *testing.T) { deploy(t, l) }},
 		{"deploy again changes and restarts nothing", func(t *testing.T) { again(t, l) }},
+		{"a change on one node restarts that node only", func(t *testing.T) { oneNode(t, l) }},
 		{"failover", func(t *testing.T) { failover(t, l, "") }},
 		{"failover with release on exit", func(t *testing.T) { failover(t, l, "true") }},
 		{"failover restoring release on exit off", func(t *testing.T) { failover(t, l, "false") }},
@@ -662,6 +663,37 @@ func failover(t *testing.T, l *lab, release string) {
 			if s := r.recap(t)[h.name]; s.Changed != 0 {
 				t.Errorf("%s: kcm.yaml after restoring: recap %+v, want changed=0", h.name, s)
 			}
+		}
+	}
+}
+
+// oneNode edits the kubeconfig on one master by hand; kcm.yaml puts it back and
+// restarts KCM there, and only there.
+func oneNode(t *testing.T, l *lab) {
+	target := l.hosts[1]
+	before := l.allRunning(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := l.ssh(ctx, target, "echo '# edited by hand' >> "+l.str(t, "kcm_kubeconfig")); err != nil {
+		t.Fatal(err)
+	}
+	r := l.kplay(t, "kcm.yaml")
+	if r.rc != 0 {
+		t.Fatalf("kplay kcm.yaml: exit %d\n%s", r.rc, r.failures())
+	}
+	after := l.allRunning(t)
+	for _, h := range l.hosts {
+		s := r.recap(t)[h.name]
+		restarted := before[h.name]["MainPID"] != after[h.name]["MainPID"] ||
+			before[h.name]["ActiveEnterTimestamp"] != after[h.name]["ActiveEnterTimestamp"]
+		if h == target {
+			if s.Changed == 0 || !restarted {
+				t.Errorf("%s (edited): recap %+v, restarted %v; want changed and restarted", h.name, s, restarted)
+			}
+			continue
+		}
+		if s.Changed != 0 || restarted {
+			t.Errorf("%s (not edited): recap %+v, restarted %v; want changed=0 and no restart", h.name, s, restarted)
 		}
 	}
 }
