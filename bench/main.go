@@ -63,7 +63,7 @@ func main() {
 	ns := flag.String("n", "1,5,20,50", "host counts")
 	runs := flag.Int("runs", 5, "measured runs per tool and N (after one warm-up)")
 	ansibleRuns := flag.Int("ansible-runs", 3, "measured runs for ansible-playbook (it is slow)")
-	tools := flag.String("tools", "kplay,floor,ansible", "tools to run")
+	tools := flag.String("tools", "kplay,floor,ansible", "tools to run: kplay, transport (kplay's transport/ssh without the playbook layer), floor, ansible")
 	bin := flag.String("bin", "bin", "directory holding bench-floor, bench-kplayrun and (when built) kplay")
 	keep := flag.Bool("keep", false, "keep the scratch directory")
 	benchUser := flag.String("user", "kplaybench", "user the tools log in as; created (shell /bin/sh, no rc files) and removed again when missing")
@@ -124,6 +124,9 @@ func main() {
 			}
 			return exec.Command(filepath.Join(binDir, "bench-kplayrun"), w.specFile)
 		}},
+		"transport": {name: "kplay transport", runs: *runs, cmd: func(w *world) *exec.Cmd {
+			return exec.Command(filepath.Join(binDir, "bench-kplayrun"), w.specFile)
+		}},
 		"floor": {name: "floor", runs: *runs, cmd: func(w *world) *exec.Cmd {
 			return exec.Command(filepath.Join(binDir, "bench-floor"), w.specFile)
 		}},
@@ -137,7 +140,7 @@ func main() {
 	for _, t := range strings.Split(*tools, ",") {
 		tl, ok := all[strings.TrimSpace(t)]
 		if !ok {
-			fatal(fmt.Errorf("unknown tool %q (kplay, floor, ansible)", t))
+			fatal(fmt.Errorf("unknown tool %q (kplay, transport, floor, ansible)", t))
 		}
 		if tl.name == "ansible-playbook" {
 			if _, err := exec.LookPath("ansible-playbook"); err != nil {
