@@ -497,6 +497,9 @@ func TestDeadConnectionIsUnreachable(t *testing.T) {
 // sshd dying in the middle of a large transfer leaves no partial file at the
 // destination, and writing again once the host is back lands the file.
 func TestKilledTransferLeavesNothingBehind(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: sends 256 MiB; `make test` runs it")
+	}
 	e := setup(t, 1)
 	s := e.c.Servers[0]
 	d := kssh.NewDialer(e.config())
