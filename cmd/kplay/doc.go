@@ -107,6 +107,11 @@ func writeMarkdown(w io.Writer, all []modules.Module) {
 	fmt.Fprintln(w, "`changed`, `failed` and `msg` in its registered result; \"Returns\" lists what")
 	fmt.Fprintln(w, "a module adds.")
 	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Argument types: `string`; `bool` (true/false, yes/no, on/off); `int`; `float`;")
+	fmt.Fprintln(w, "`mode` (`0644`, `\"0644\"` or `u=rw,g=r,o=`); `list` (or `\"a,b\"`); `map`;")
+	fmt.Fprintln(w, "`duration` (seconds as a number, or `\"30s\"`, `\"2m\"`); `any`. Arguments are")
+	fmt.Fprintln(w, "checked before anything runs when they are literal, when rendered otherwise.")
+	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| module | summary | runs on |")
 	fmt.Fprintln(w, "|---|---|---|")
 	for _, m := range all {
