@@ -107,6 +107,10 @@ type Task struct {
 	DelegateTo   string // only "localhost" (or 127.0.0.1) is supported
 	CheckMode    *bool  // nil: follow --check
 	NoLog        bool
+	// Timeout bounds one attempt of the task, in seconds (Ansible's task
+	// keyword); 0 means no limit. A command still running then is stopped
+	// on the host and the task fails.
+	Timeout int
 
 	Block  []*Task
 	Rescue []*Task

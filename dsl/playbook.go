@@ -623,7 +623,7 @@ func (p *pbParser) serial(n *yaml.Node) []Serial {
 var taskKeywords = []string{"name", "when", "loop", "with_items", "with_list", "loop_control", "register",
 	"notify", "listen", "changed_when", "failed_when", "ignore_errors", "until", "retries", "delay",
 	"tags", "vars", "environment", "become", "become_user", "run_once", "delegate_to", "check_mode",
-	"no_log", "block", "rescue", "always", "args"}
+	"no_log", "timeout", "block", "rescue", "always", "args"}
 
 func (p *pbParser) tasks(n *yaml.Node, what string, handlers bool) []*Task {
 	n = resolve(n)
@@ -757,6 +757,13 @@ func (p *pbParser) task(n *yaml.Node, handler bool) *Task {
 			}
 		case "no_log":
 			t.NoLog, _ = p.boolean(v, "no_log")
+		case "timeout":
+			if i, ok := p.integer(v, "timeout"); ok {
+				if i < 0 {
+					p.errf(v, "timeout must not be negative")
+				}
+				t.Timeout = i
+			}
 		case "block":
 			hasBlock = true
 			t.Block = p.tasks(v, "block", handler)
@@ -811,6 +818,9 @@ func (p *pbParser) task(n *yaml.Node, handler bool) *Task {
 		}
 		if argsNode != nil {
 			p.errf(argsNode, "args belongs to a module, not a block")
+		}
+		if t.Timeout > 0 {
+			p.errf(n, "a block has no timeout: put timeout on its tasks")
 		}
 	case modKey != nil:
 		t.Module = moduleName(modKey.Value)

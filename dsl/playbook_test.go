@@ -266,6 +266,9 @@ func dumpTask(b *strings.Builder, prefix string, t *Task) {
 	if t.NoLog {
 		flags = append(flags, "no_log")
 	}
+	if t.Timeout > 0 {
+		flags = append(flags, fmt.Sprintf("timeout=%d", t.Timeout))
+	}
 	if t.Become != nil {
 		flags = append(flags, fmt.Sprintf("become=%v", *t.Become))
 	}
