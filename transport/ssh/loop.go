@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	gossh "golang.org/x/crypto/ssh"
 )
@@ -50,6 +51,10 @@ done`
 // loopSession is one session running loopScript. It runs one command at a
 // time; the conn keeps a small pool of them.
 type loopSession struct {
+	client *gossh.Client
+	// pid is the loop shell's, which leads the session's process group on
+	// the host (sshd starts each session in a new session and group).
+	pid    int
 	sess   *gossh.Session
 	stdin  io.WriteCloser
 	stdout io.Reader
@@ -64,7 +69,7 @@ func startLoop(ctx context.Context, client *gossh.Client) (*loopSession, error) 
 	if err != nil {
 		return nil, err
 	}
-	l := &loopSession{sess: s}
+	l := &loopSession{sess: s, client: client}
 	if l.stdin, err = s.StdinPipe(); err != nil {
 		s.Close()
 		return nil, err
@@ -81,7 +86,7 @@ func startLoop(ctx context.Context, client *gossh.Client) (*loopSession, error) 
 	// .bashrc run by bash for sshd); a ready mark on both streams lets that
 	// be skipped instead of landing in the first command's output.
 	ready := newToken()
-	script := "printf '%s 0\\n' " + ready + "; printf '%s\\n' " + ready + " >&2\n" + loopScript
+	script := "printf '%s %d\\n' " + ready + " $$; printf '%s\\n' " + ready + " >&2\n" + loopScript
 	if err := s.Start("exec /bin/sh -c " + Quote(script)); err != nil {
 		s.Close()
 		return nil, err
@@ -93,7 +98,8 @@ func startLoop(ctx context.Context, client *gossh.Client) (*loopSession, error) 
 		_, _, err := readUntilToken(l.stderr, []byte(ready))
 		errc <- err
 	}()
-	_, _, err = readUntilToken(l.stdout, []byte(ready))
+	_, pid, err := readUntilToken(l.stdout, []byte(ready))
+	l.pid, _ = strconv.Atoi(strings.TrimSpace(string(pid)))
 	if err := errors.Join(err, <-errc); err != nil {
 		l.close()
 		return nil, fmt.Errorf("starting the command loop: %w", ctxOr(ctx, err))
@@ -105,6 +111,38 @@ func (l *loopSession) close() {
 	l.broken.Store(true)
 	l.stdin.Close()
 	l.sess.Close()
+}
+
+// killWait bounds how long a cancelled command's kill may take.
+const killWait = 5 * time.Second
+
+// killRemote kills the loop's process group on the host, over a session of
+// its own: closing the session is not enough, since a command that neither
+// reads nor writes (sleep, a hung client) goes on running there, and sshd
+// keeps the channel open while it holds its output. (The SSH "signal"
+// request would do, but OpenSSH refuses it for root logins.) A command
+// run through sudo belongs to root; the login then kills it with sudo -n,
+// as become needs that anyway.
+func (l *loopSession) killRemote() {
+	if l.pid <= 1 {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s, err := l.client.NewSession()
+		if err != nil {
+			return // the connection is gone, and the host's side with it
+		}
+		defer s.Close()
+		p := strconv.Itoa(l.pid)
+		s.Run("kill -KILL -- -" + p + " 2>/dev/null || kill -KILL " + p + " 2>/dev/null; " +
+			"[ \"$(id -u)\" = 0 ] || sudo -n kill -KILL -- -" + p + " 2>/dev/null; true")
+	}()
+	select {
+	case <-done:
+	case <-time.After(killWait):
+	}
 }
 
 func newToken() string {
@@ -156,8 +194,34 @@ func (l *loopSession) run(ctx context.Context, script string) (rc int, stdout, s
 		}
 		errc <- res{b, err}
 	}()
-	out, tail, oerr := readUntilToken(l.stdout, []byte(tok))
-	er := <-errc
+	type outRes struct {
+		b, tail []byte
+		err     error
+	}
+	outc := make(chan outRes, 1)
+	go func() {
+		b, tail, err := readUntilToken(l.stdout, []byte(tok))
+		outc <- outRes{b, tail, err}
+	}()
+	// When ctx ends, the command is killed on the host and the call
+	// returns at once; the readers end with the channel.
+	var o outRes
+	var er res
+	select {
+	case o = <-outc:
+	case <-ctx.Done():
+		l.close()
+		l.killRemote()
+		return 0, nil, nil, ctx.Err()
+	}
+	select {
+	case er = <-errc:
+	case <-ctx.Done():
+		l.close()
+		l.killRemote()
+		return 0, nil, nil, ctx.Err()
+	}
+	out, tail, oerr := o.b, o.tail, o.err
 	if oerr != nil || er.err != nil {
 		l.broken.Store(true)
 		return 0, nil, nil, ctxOr(ctx, errors.Join(oerr, er.err))
