@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -243,6 +244,7 @@ func TestUnansweringHosts(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { silent.Close() })
+	var mu sync.Mutex
 	var held []net.Conn
 	go func() {
 		for {
@@ -250,10 +252,14 @@ func TestUnansweringHosts(t *testing.T) {
 			if err != nil {
 				return
 			}
+			mu.Lock()
 			held = append(held, c) // kept open, never written to
+			mu.Unlock()
 		}
 	}()
 	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
 		for _, c := range held {
 			c.Close()
 		}
