@@ -10,6 +10,7 @@ import (
 	_ "kplay/modules/debug"
 	_ "kplay/modules/file"
 	_ "kplay/modules/http_check"
+	_ "kplay/modules/k8s_leader"
 	_ "kplay/modules/set_fact"
 	_ "kplay/modules/shell"
 	_ "kplay/modules/template"
