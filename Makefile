@@ -80,9 +80,11 @@ lab-down:
 	lab/lab.sh down
 
 # Lab up; the bundled playbooks end to end on it (issue 6: check, deploy, again,
-# failover); the lab's tests (they end with lab-down and check nothing is left, so
-# they run last); lab down again whatever happened.
+# failover); the modules that need a real host (systemd); the lab's tests (they
+# end with lab-down and check nothing is left, so they run last); lab down again
+# whatever happened.
 lab-test:
 	@rc=0; lab/lab.sh up && $(GO) test -tags lab -count=1 -timeout 20m -v ./playbooks/... || rc=$$?; \
+	lab/lab.sh up && $(GO) test -tags lab -count=1 -timeout 10m -v -run '^TestLab' ./modules/systemd/ || rc=$$?; \
 	lab/lab.sh up && $(GO) test -tags lab -count=1 -timeout 15m -v ./lab/... || rc=$$?; \
 	lab/lab.sh down || rc=$$?; exit $$rc

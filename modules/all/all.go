@@ -13,6 +13,7 @@ import (
 	_ "kplay/modules/k8s_leader"
 	_ "kplay/modules/set_fact"
 	_ "kplay/modules/shell"
+	_ "kplay/modules/systemd"
 	_ "kplay/modules/template"
 	_ "kplay/modules/wait_for"
 )
