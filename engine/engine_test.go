@@ -166,3 +166,23 @@ func TestGuardedLazyVariables(t *testing.T) {
 		})
 	}
 }
+
+// TestUntilOnFailedAttempt: when until cannot read a failed attempt's result,
+// the message keeps the attempt's own failure.
+func TestUntilOnFailedAttempt(t *testing.T) {
+	evs, out := runBook(t, "testdata/until_fail.yml", "testdata/two.ini", nil)
+	if out.ExitCode() != 2 {
+		t.Fatalf("exit %d, want 2", out.ExitCode())
+	}
+	for _, e := range evs {
+		if e.Type == EvHostResult && e.Task == "fails" {
+			for _, want := range []string{"rc 2", "until:", "fresh"} {
+				if !strings.Contains(e.Msg, want) {
+					t.Errorf("msg %q lacks %q", e.Msg, want)
+				}
+			}
+			return
+		}
+	}
+	t.Fatal("no result for the task")
+}

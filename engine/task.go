@@ -520,8 +520,15 @@ func (r *runner) runItem(ctx context.Context, ps *playState, t *dsl.Task, inh in
 		for _, u := range t.Until {
 			ok, err := sc.evalBool(u)
 			if err != nil {
+				// A failed attempt's result rarely has what until reads:
+				// say why the attempt failed, not only that until could not
+				// read it.
+				msg := fmt.Sprintf("%s: until: %v", u.Pos, err)
+				if res.failed && res.msg != "" {
+					msg = res.msg + " (" + msg + ")"
+				}
 				res.failed = true
-				res.msg = fmt.Sprintf("%s: until: %v", u.Pos, err)
+				res.msg = msg
 				return res
 			}
 			done = done && ok
