@@ -201,7 +201,9 @@ func LoadCA(certPEM, keyPEM []byte) (*CA, error) {
 	if !keyMatches(cert, key) {
 		return nil, errors.New("CA key does not match the CA certificate")
 	}
-	if !cert.IsCA || cert.KeyUsage&x509.KeyUsageCertSign == 0 {
+	// A CA without a key usage extension may sign; one that has it must
+	// list cert sign.
+	if !cert.IsCA || cert.KeyUsage != 0 && cert.KeyUsage&x509.KeyUsageCertSign == 0 {
 		return nil, fmt.Errorf("certificate %q is not a CA (no CA basic constraint or cert sign usage)", cert.Subject)
 	}
 	return &CA{Cert: cert, Key: key, CertPEM: certPEM}, nil

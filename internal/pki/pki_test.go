@@ -1,6 +1,13 @@
 package pki
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -87,4 +94,38 @@ func FuzzCheck(f *testing.F) {
 		}
 		NormalizeHosts([]string{string(c), string(k)})
 	})
+}
+
+// A CA made by another tool without a key usage extension can still sign:
+// LoadCA must take it and Issue must chain to it.
+func TestLoadCAWithoutKeyUsage(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "openssl-style-ca"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := LoadCA(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+	if err != nil {
+		t.Fatalf("LoadCA: %v", err)
+	}
+	r, _ := Request{CN: "leaf"}.Normalize(false)
+	c, k, err := ca.Issue(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reason, _ := Check(c, k, ca, r, time.Minute, time.Now()); reason != "" {
+		t.Fatalf("fresh leaf not kept: %s", reason)
+	}
 }
