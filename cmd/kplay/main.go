@@ -2,7 +2,7 @@
 // ansible-playbook does.
 //
 //	kplay PLAYBOOK... [-i INVENTORY]... [--check] [--diff] [-l PATTERN] ...
-//	kplay doc [MODULE]
+//	kplay doc [MODULE... | --markdown]
 //
 // Exit codes follow ansible-playbook: 0 ok, 1 an error while running, 2 a
 // host failed, 4 a host unreachable or bad input (a playbook, inventory or
@@ -134,7 +134,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.version, "version", false, "print the version")
 	fs.StringVar(&o.output, "output", "text", "output format: text or json")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: kplay PLAYBOOK... [-i INVENTORY] [options]\n       kplay doc [MODULE]\n\noptions:\n")
+		fmt.Fprintf(stderr, "usage: kplay PLAYBOOK... [-i INVENTORY] [options]\n       kplay doc [MODULE... | --markdown]\n\noptions:\n")
 		fs.PrintDefaults()
 	}
 	return fs
