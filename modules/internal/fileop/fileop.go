@@ -295,6 +295,12 @@ func FindLocal(c *modules.Call, sub, src string) (string, error) {
 	if filepath.IsAbs(src) {
 		return src, nil
 	}
+	// A relative src names a file of the playbook's: one that climbs out
+	// of its directory (a variable holding "../../etc/shadow") is refused.
+	// A file elsewhere must be named by an absolute path.
+	if !filepath.IsLocal(src) {
+		return "", fmt.Errorf("src %q leaves the playbook's directory; name a file outside it by its absolute path", src)
+	}
 	tried := []string{filepath.Join(c.Dir, sub, src), filepath.Join(c.Dir, src)}
 	for _, p := range tried {
 		if _, err := os.Stat(p); err == nil {
