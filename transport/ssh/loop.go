@@ -56,7 +56,7 @@ type loopSession struct {
 	// the host (sshd starts each session in a new session and group).
 	pid    int
 	sess   *gossh.Session
-	stdin  io.WriteCloser
+	stdin  io.Writer
 	stdout io.Reader
 	stderr io.Reader
 	// broken says the stream is out of step or closed: do not reuse. It is
@@ -107,9 +107,14 @@ func startLoop(ctx context.Context, client *gossh.Client) (*loopSession, error) 
 	return l, nil
 }
 
+// close ends the session. It may run beside a Write in progress (from a
+// context's AfterFunc) and more than once, so it closes the whole channel,
+// which x/crypto/ssh guards with its write lock, and never only the write
+// side: CloseWrite sets a flag Write reads without that lock. The close
+// also wakes a Write blocked on the channel's window, and the loop shell
+// sees end of input when sshd closes the session.
 func (l *loopSession) close() {
 	l.broken.Store(true)
-	l.stdin.Close()
 	l.sess.Close()
 }
 
