@@ -5,7 +5,7 @@ GO      ?= go
 BIN     ?= bin/kplay
 DEB_PKGS = openssh-server openssh-client sudo iproute2 mmdebstrap systemd-container etcd-server ansible-core
 
-.PHONY: all build docs deps demo test test-short vet unit fuzz-smoke clean lab-up lab-status lab-down lab-test bench
+.PHONY: all build docs deps demo test test-short vet unit fuzz-smoke clean lab-up lab-status lab-down lab-test lab-test-locked bench
 
 all: build
 
@@ -83,7 +83,13 @@ lab-down:
 # failover); the modules that need a real host (systemd); the lab's tests (they
 # end with lab-down and check nothing is left, so they run last); lab down again
 # whatever happened.
+# One lab-test (or lab experiment) at a time on a machine: they share the lab's
+# hosts, so a second one waits for LAB_LOCK (flock it around your own lab runs too).
+LAB_LOCK ?= /tmp/kplay-lab-tests.lock
 lab-test:
+	@flock -w 5400 $(LAB_LOCK) $(MAKE) --no-print-directory lab-test-locked
+
+lab-test-locked:
 	@rc=0; lab/lab.sh up && $(GO) test -tags lab -count=1 -timeout 20m -v ./playbooks/... || rc=$$?; \
 	lab/lab.sh up && $(GO) test -tags lab -count=1 -timeout 10m -v -run '^TestLab' ./modules/systemd/ || rc=$$?; \
 	lab/lab.sh up && $(GO) test -tags lab -count=1 -timeout 15m -v ./lab/... || rc=$$?; \
