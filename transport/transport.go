@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 )
 
 // Conn is one open connection to one host, reused by every task of a run.
@@ -113,3 +114,16 @@ type HostSpec struct {
 	// (known_hosts file, accept-new, timeouts).
 	Vars map[string]any
 }
+
+// HostDialer is implemented by connections that can open a TCP connection
+// from the host's side, so that a module can reach an address as the host
+// sees it (its own 127.0.0.1, a network only it is on). Over SSH this is a
+// direct-tcpip channel, the same as `ssh -L`.
+type HostDialer interface {
+	DialHost(ctx context.Context, network, address string) (net.Conn, error)
+}
+
+// ErrDialForbidden says the host's side refused to open a TCP connection on
+// kplay's behalf at all (sshd's AllowTcpForwarding), as opposed to the
+// address refusing it.
+var ErrDialForbidden = errors.New("the host does not allow TCP connections through it (sshd: AllowTcpForwarding)")

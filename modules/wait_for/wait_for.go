@@ -38,12 +38,16 @@ func (Module) Info() modules.Info {
 		Doc: `Polls every sleep until the condition holds or timeout passes (then the task
 fails), after waiting delay first.
 
-With port, it connects from the control machine to host:port: started (or
-present) waits until a connection succeeds, stopped (or absent) until it is
-refused. host defaults to the task host's address (ansible_host), because the
-check runs on the control machine; Ansible's wait_for connects from the target,
-where its default 127.0.0.1 means the target itself. With search_regex, an open
-port must also send text matching it (a banner).
+With port, it connects to host:port: started (or present) waits until a
+connection succeeds, stopped (or absent) until it is refused. With search_regex,
+an open port must also send text matching it (a banner).
+
+connect_from says where the connection starts. controller (the default): from
+the control machine, and host defaults to the task host's address
+(ansible_host). host: from the task's host, as Ansible's wait_for does, and host
+defaults to 127.0.0.1, the host itself; over SSH the connection goes through
+the host's sshd (a direct-tcpip channel, as ssh -L), so nothing is installed
+there and sshd must allow TCP forwarding (OpenSSH's default).
 
 With path, it checks the file on the task's host over its connection (on the
 control machine with delegate_to: localhost): started or present waits until it
@@ -57,6 +61,8 @@ The task never reports changed.`,
 		Args: []modules.Arg{
 			{Name: "host", Type: modules.String, Doc: "address to connect to; default the task host's ansible_host"},
 			{Name: "port", Type: modules.Int, Doc: "TCP port"},
+			{Name: "connect_from", Type: modules.String, Default: "controller", Choices: []string{"controller", "host"},
+				Doc: "where a port check connects from: the control machine, or the task's host"},
 			{Name: "path", Type: modules.String, Doc: "file on the host"},
 			{Name: "state", Type: modules.String, Default: "started", Choices: []string{"started", "stopped", "present", "absent"},
 				Doc: "started/present: open port or existing file; stopped/absent: refused port or missing file"},
@@ -72,6 +78,7 @@ The task never reports changed.`,
 
 type settings struct {
 	host           string
+	fromHost       bool // connect_from: host
 	port           int
 	path           string
 	up             bool // started/present, else stopped/absent
@@ -92,7 +99,7 @@ func parse(a modules.Args) (settings, error) {
 	s := settings{
 		host: a.Str("host"), port: a.Int("port"), path: a.Str("path"), state: a.Str("state"),
 		timeout: a.Dur("timeout"), delay: a.Dur("delay"), sleep: a.Dur("sleep"), connect: a.Dur("connect_timeout"),
-		msg: a.Str("msg"),
+		msg: a.Str("msg"), fromHost: a.Str("connect_from") == "host",
 	}
 	s.up = s.state == "started" || s.state == "present"
 	switch {
@@ -102,6 +109,8 @@ func parse(a modules.Args) (settings, error) {
 		return s, fmt.Errorf("wait_for: port %d is not a TCP port", s.port)
 	case s.host != "" && !a.Has("port"):
 		return s, errors.New("wait_for: host needs port")
+	case s.fromHost && !a.Has("port"):
+		return s, errors.New("wait_for: connect_from: host needs port")
 	case s.timeout <= 0:
 		return s, errors.New("wait_for: timeout must be positive")
 	case s.delay < 0 || s.sleep < 0 || s.connect <= 0:
@@ -160,10 +169,19 @@ func (Module) Plan(ctx context.Context, c *modules.Call) (*modules.Plan, error) 
 		return nil, err
 	}
 	if s.port != 0 && s.host == "" {
-		s.host = hostAddress(c)
+		if s.fromHost {
+			s.host = "127.0.0.1"
+		} else {
+			s.host = hostAddress(c)
+		}
 	}
-	if s.path != "" && c.Conn == nil {
+	if (s.path != "" || s.fromHost) && c.Conn == nil {
 		return nil, errors.New("wait_for: no connection to the host")
+	}
+	if s.fromHost {
+		if _, ok := c.Conn.(transport.HostDialer); !ok {
+			return nil, fmt.Errorf("wait_for: connect_from: host: the connection to %s cannot open TCP connections from the host", c.Host)
+		}
 	}
 	data := s.data()
 	if !c.Check {
@@ -268,8 +286,7 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // is for failures that waiting cannot cure (a dead connection to the host).
 func (s settings) probe(ctx context.Context, conn transport.Conn) (met bool, why string, groups []any, err error) {
 	if s.port != 0 {
-		met, why, groups = s.probePort(ctx)
-		return met, why, groups, nil
+		return s.probePort(ctx, conn)
 	}
 	st, err := conn.Stat(ctx, s.path, transport.Options{})
 	if err != nil {
@@ -306,34 +323,60 @@ func (s settings) probe(ctx context.Context, conn transport.Conn) (met bool, why
 	return false, "its content does not match", nil, nil
 }
 
-func (s settings) probePort(ctx context.Context) (bool, string, []any) {
+// probePort connects once. err is for what waiting cannot cure: the host
+// gone, or its sshd refusing to connect anywhere on kplay's behalf.
+func (s settings) probePort(ctx context.Context, hc transport.Conn) (bool, string, []any, error) {
 	cctx, cancel := context.WithTimeout(ctx, s.connect)
 	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(cctx, "tcp", net.JoinHostPort(s.host, strconv.Itoa(s.port)))
-	if err != nil {
-		if !s.up {
-			return true, "", nil
+	addr := net.JoinHostPort(s.host, strconv.Itoa(s.port))
+	var conn net.Conn
+	var err error
+	if s.fromHost {
+		conn, err = hc.(transport.HostDialer).DialHost(cctx, "tcp", addr)
+		var ue *transport.UnreachableError
+		if errors.Is(err, transport.ErrDialForbidden) || errors.As(err, &ue) {
+			return false, "", nil, err
 		}
-		return false, err.Error(), nil
+	} else {
+		var d net.Dialer
+		conn, err = d.DialContext(cctx, "tcp", addr)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			// The wait is over (timeout or cancel): this attempt says
+			// nothing about the port.
+			return false, "", nil, nil
+		}
+		if !s.up {
+			return true, "", nil, nil
+		}
+		return false, err.Error(), nil, nil
 	}
 	defer conn.Close()
 	if !s.up {
-		return false, "a connection succeeded", nil
+		return false, "a connection succeeded", nil, nil
 	}
 	if s.re == nil {
-		return true, "", nil
+		return true, "", nil, nil
 	}
+	met, why, groups := readBanner(cctx, conn, s.re)
+	return met, why, groups, nil
+}
+
+// readBanner reads what the peer sends until it matches re, the peer
+// closes, or ctx's deadline.
+func readBanner(cctx context.Context, conn net.Conn, re *regexp.Regexp) (bool, string, []any) {
 	// Read the banner until it matches, the peer closes, or connect_timeout.
-	if dl, ok := cctx.Deadline(); ok {
-		conn.SetReadDeadline(dl)
-	}
+	// A channel through sshd has no read deadline: closing the connection
+	// when the time is up ends a Read on either kind.
+	stop := context.AfterFunc(cctx, func() { conn.Close() })
+	defer stop()
 	var buf []byte
 	chunk := make([]byte, 4096)
 	for len(buf) < 64<<10 {
 		n, err := conn.Read(chunk)
 		buf = append(buf, chunk[:n]...)
-		if m := s.re.FindSubmatch(buf); m != nil {
+		if m := re.FindSubmatch(buf); m != nil {
 			return true, "", submatches(m)
 		}
 		if err != nil {

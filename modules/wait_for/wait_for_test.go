@@ -256,6 +256,7 @@ func TestBadArgs(t *testing.T) {
 		{map[string]any{"search_regex": "a"}, "needs port or path"},
 		{map[string]any{"path": "/x", "search_regex": "("}, "search_regex"},
 		{map[string]any{"path": "/x", "timeout": 0}, "timeout must be positive"},
+		{map[string]any{"path": "/x", "connect_from": "host"}, "connect_from: host needs port"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			args, errs := modules.Normalize(Module{}.Info(), tc.raw)
