@@ -672,9 +672,15 @@ func (p *pbParser) task(n *yaml.Node, handler bool) *Task {
 	var modKey, modVal *yaml.Node
 	var argsNode *yaml.Node
 	var unknown []*yaml.Node
+	// taskOnly holds the keywords that make sense on a module call only,
+	// refused on a block below as Ansible refuses them.
+	var taskOnly []*yaml.Node
 	hasBlock, hasRescue, hasAlways, hadUnsupported := false, false, false, false
 	for _, kv := range pairs(n) {
 		k, v := kv[0], kv[1]
+		if blockInvalid[k.Value] != "" {
+			taskOnly = append(taskOnly, k)
+		}
 		switch k.Value {
 		case "name":
 			t.Name, _ = p.str(v, "name")
@@ -813,11 +819,11 @@ func (p *pbParser) task(n *yaml.Node, handler bool) *Task {
 	case hasBlock && modKey != nil:
 		p.errf(modKey, "a block cannot also call a module (%q): move it into the block", modKey.Value)
 	case hasBlock:
-		if t.Loop != nil {
-			p.errf(n, "a block cannot loop: put loop on its tasks")
-		}
-		if argsNode != nil {
-			p.errf(argsNode, "args belongs to a module, not a block")
+		for _, k := range taskOnly {
+			if k.Value == "listen" && !handler {
+				continue // already refused: listen is only for handlers
+			}
+			p.errf(k, blockInvalid[k.Value], k.Value)
 		}
 		if t.Timeout > 0 {
 			p.errf(n, "a block has no timeout: put timeout on its tasks")
@@ -833,6 +839,24 @@ func (p *pbParser) task(n *yaml.Node, handler bool) *Task {
 		p.errf(n, "a handler needs a name (or listen) for notify to find it")
 	}
 	return t
+}
+
+// blockInvalid are the task keywords Ansible refuses on a block ("'register'
+// is not a valid attribute for a Block"), with kplay's message; %s is the
+// keyword. kplay used to accept them and ignore them, which hid mistakes.
+var blockInvalid = map[string]string{
+	"loop":         "a block cannot loop: put %s on its tasks",
+	"with_items":   "a block cannot loop: put %s on its tasks",
+	"with_list":    "a block cannot loop: put %s on its tasks",
+	"loop_control": "a block cannot loop: put %s on its tasks, with their loop",
+	"register":     "%s is not valid on a block: put it on a task inside the block",
+	"until":        "%s is not valid on a block: put it on a task inside the block",
+	"retries":      "%s is not valid on a block: put it on a task inside the block",
+	"delay":        "%s is not valid on a block: put it on a task inside the block",
+	"changed_when": "%s is not valid on a block: put it on a task inside the block",
+	"failed_when":  "%s is not valid on a block: put it on a task inside the block",
+	"listen":       "%s is not valid on a block: put it on a handler inside the block",
+	"args":         "%s belongs to a module, not a block",
 }
 
 func hasKey(n *yaml.Node, key string) bool {

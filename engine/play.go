@@ -39,17 +39,20 @@ func (ps *playState) isAborted() bool {
 
 // inherit is what a block passes down to the tasks inside it.
 type inherit struct {
-	tags        []string
-	when        []*dsl.Expr
-	vars        [][]*dsl.Entry // outer blocks first
-	env         [][]*dsl.Entry
-	become      *bool
-	becomeUser  string
-	ignore      bool
-	checkMode   *bool
-	noLog       bool
-	delegateTo  string
-	runOnce     bool
+	tags       []string
+	when       []*dsl.Expr
+	vars       [][]*dsl.Entry // outer blocks first
+	env        [][]*dsl.Entry
+	become     *bool
+	becomeUser string
+	ignore     bool
+	checkMode  *bool
+	noLog      bool
+	delegateTo string
+	runOnce    bool
+	// notify is the innermost block's notify: a task without its own
+	// notifies these, as in Ansible (a task's own notify replaces it).
+	notify      []string
 	rescuable   bool // a failure here is caught by an enclosing rescue
 	handler     bool
 	handlerName string
@@ -344,6 +347,9 @@ func (inh inherit) child(b *dsl.Task) inherit {
 		c.delegateTo = b.DelegateTo
 	}
 	c.runOnce = inh.runOnce || b.RunOnce
+	if len(b.Notify) > 0 {
+		c.notify = b.Notify
+	}
 	return c
 }
 

@@ -229,8 +229,12 @@ func (r *runner) runOnHost(ctx context.Context, ps *playState, t *dsl.Task, inh 
 	}
 	h.mu.Unlock()
 
-	if !res.failed && !res.unreachable && res.changed && len(t.Notify) > 0 {
-		h.notify(t.Notify)
+	notify := t.Notify
+	if len(notify) == 0 {
+		notify = inh.notify
+	}
+	if !res.failed && !res.unreachable && res.changed && len(notify) > 0 {
+		h.notify(notify)
 	}
 	if t.Register != "" && !res.unreachable {
 		h.setFacts(map[string]any{t.Register: reg})
@@ -587,13 +591,19 @@ func (r *runner) applyConditions(t *dsl.Task, sc *scope, res *result) {
 				res.msg = fmt.Sprintf("%s: changed_when: %v", e.Pos, err)
 				return
 			}
-			changed = changed && ok
+			if !ok {
+				changed = false
+				break
+			}
 		}
 		res.changed = changed
 	}
 	if len(t.FailedWhen) > 0 {
-		// failed_when with several conditions fails when any holds.
-		failed := false
+		// A list is a conjunction, as every Ansible conditional list is: the
+		// task fails only when all of them hold. Evaluation stops at the
+		// first false one, as Ansible's does, so a later condition may
+		// rely on an earlier one (`[r.rc is defined, r.rc != 0]`).
+		failed := true
 		for _, e := range t.FailedWhen {
 			ok, err := sc.evalBool(e)
 			if err != nil {
@@ -601,7 +611,10 @@ func (r *runner) applyConditions(t *dsl.Task, sc *scope, res *result) {
 				res.msg = fmt.Sprintf("%s: failed_when: %v", e.Pos, err)
 				return
 			}
-			failed = failed || ok
+			if !ok {
+				failed = false
+				break
+			}
 		}
 		res.failed = failed
 		if failed && res.msg == "" {
