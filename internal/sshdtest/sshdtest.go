@@ -242,6 +242,12 @@ UseDNS no
 MaxStartups 200
 MaxSessions 20
 LogLevel ERROR
+# Keep the login account's ~/.bashrc out of the tests: bash sources it for
+# a command from sshd only in a top-level shell (SHLVL below 2). The test
+# servers run on the developer's own machine and log in as its users, whose
+# login files are not the tests' business (a root .bashrc that runs
+# pyenv waits 60 s for a lock a killed login left behind).
+SetEnv SHLVL=1
 %s
 `, s.Address(), filepath.Join(s.Dir, "host_ed25519_key"), filepath.Join(s.Dir, "sshd.pid"),
 		filepath.Join(s.Dir, "authorized_keys"), s.cfg.ExtraConfig)

@@ -19,6 +19,7 @@ import (
 	"testing"
 
 	"kplay/modules"
+	"kplay/transport"
 	"kplay/transport/local"
 )
 
@@ -42,6 +43,9 @@ type Env struct {
 	Verbosity int
 	Render    func(name string, text []byte) (string, error)
 	Eval      func(expr string) (any, error)
+	// Conn is the task's host; nil means this machine over the local
+	// connection. The controller's side (Call.Local) is always local.
+	Conn transport.Conn
 }
 
 // Run runs module m with raw arguments once, in check mode or for real.
@@ -59,8 +63,12 @@ func Run(t *testing.T, m modules.Module, raw map[string]any, check bool, env Env
 	}
 	conn := local.New("localhost")
 	defer conn.Close()
+	var hc transport.Conn = conn
+	if env.Conn != nil {
+		hc = env.Conn
+	}
 	c := &modules.Call{
-		Host: "localhost", Conn: conn, Local: conn, Args: args,
+		Host: "localhost", Conn: hc, Local: conn, Args: args,
 		Check: check, Diff: env.Diff, Dir: env.Dir, Render: env.Render, Eval: env.Eval,
 		NoLog: env.NoLog, Verbosity: env.Verbosity,
 	}
@@ -208,8 +216,17 @@ type Case struct {
 
 // Test runs the case: check mode (tree byte-identical before and after,
 // same verdict as the real run), the real run, then a second real run that
-// must report not changed.
+// must report not changed. It does so over the local connection, then
+// again over SSH to a real sshd when the package's TestMain is Main.
 func (c Case) Test(t *testing.T, m modules.Module) {
+	t.Helper()
+	c.test(t, m, nil)
+	if sshConn != nil && c.Env.Conn == nil {
+		t.Run("over ssh", func(t *testing.T) { c.test(t, m, sshConn) })
+	}
+}
+
+func (c Case) test(t *testing.T, m modules.Module, conn transport.Conn) {
 	t.Helper()
 	root := t.TempDir()
 	if c.Setup != nil {
@@ -217,6 +234,9 @@ func (c Case) Test(t *testing.T, m modules.Module) {
 	}
 	env := c.Env
 	env.Dir = root
+	if conn != nil {
+		env.Conn = conn
+	}
 	args := c.Args(root)
 
 	before := Tree(t, root)
