@@ -65,8 +65,12 @@ type Play struct {
 	MaxFailPercentage *float64
 	Tags              []string
 	Environment       []*Entry
-	Tasks             []*Task
-	Handlers          []*Task
+	Tasks             []*Task // pre_tasks, tasks and post_tasks, in that order
+	// Flushes are the indices into Tasks where handlers notified so far run,
+	// as Ansible runs them after pre_tasks and after tasks (an implicit
+	// meta: flush_handlers); nil without pre_tasks and post_tasks.
+	Flushes  []int
+	Handlers []*Task
 }
 
 // Serial is one batch size: Count hosts, or Percent of the play's hosts.
@@ -111,6 +115,9 @@ type Task struct {
 	// keyword); 0 means no limit. A command still running then is stopped
 	// on the host and the task fails.
 	Timeout int
+	// Meta is the action of a `meta:` task (Module "meta"): only
+	// "flush_handlers", which runs the handlers notified so far, there.
+	Meta string
 
 	Block  []*Task
 	Rescue []*Task

@@ -573,6 +573,10 @@ func (p *pbParser) play(n *yaml.Node) *Play {
 		}
 	}
 	play.Tasks = append(append(pre, tasks...), post...)
+	if len(pre) > 0 || len(post) > 0 {
+		// Ansible flushes handlers after pre_tasks and after tasks.
+		play.Flushes = []int{len(pre), len(pre) + len(tasks)}
+	}
 	if !hasHosts {
 		p.errf(n, "the play has no hosts: add hosts: with a group, a host or all")
 	}
@@ -784,6 +788,12 @@ func (p *pbParser) task(n *yaml.Node, handler bool) *Task {
 			t.Always = p.tasks(v, "always", handler)
 		case "args":
 			argsNode = v
+		case "meta", "ansible.builtin.meta", "ansible.legacy.meta":
+			if modKey != nil {
+				p.errf(k, "two modules in one task: %q and %q; write two tasks", modKey.Value, k.Value)
+				continue
+			}
+			modKey, modVal = k, v
 		default:
 			if msg, ok := unsupported[k.Value]; ok {
 				p.errf(k, "%s", msg)
@@ -828,6 +838,13 @@ func (p *pbParser) task(n *yaml.Node, handler bool) *Task {
 		if t.Timeout > 0 {
 			p.errf(n, "a block has no timeout: put timeout on its tasks")
 		}
+	case modKey != nil && moduleName(modKey.Value) == "meta":
+		t.Module = "meta"
+		t.ModulePos = p.pos(modKey)
+		p.meta(t, n, modKey, modVal)
+		if handler {
+			p.errf(modKey, "meta is not supported in handlers: handlers run in definition order anyway")
+		}
 	case modKey != nil:
 		t.Module = moduleName(modKey.Value)
 		t.ModulePos = p.pos(modKey)
@@ -857,6 +874,42 @@ var blockInvalid = map[string]string{
 	"failed_when":  "%s is not valid on a block: put it on a task inside the block",
 	"listen":       "%s is not valid on a block: put it on a handler inside the block",
 	"args":         "%s belongs to a module, not a block",
+}
+
+// metaActions are Ansible's meta actions kplay does not have, refused by
+// name rather than as unknown.
+var metaActions = []string{"noop", "clear_facts", "clear_host_errors", "end_batch", "end_host",
+	"end_play", "end_role", "refresh_inventory", "reset_connection"}
+
+// meta reads `meta: flush_handlers`, the one meta action kplay has: it runs
+// the handlers notified so far, there. Keywords other than name and tags
+// do nothing on it, so they are refused (Ansible warns about when and
+// ignores it).
+func (p *pbParser) meta(t *Task, n, key, val *yaml.Node) {
+	if s, ok := p.str(val, "meta"); ok {
+		switch {
+		case s == "flush_handlers":
+			t.Meta = s
+		case contains(metaActions, s):
+			p.errf(val, "meta: %s is not supported (only flush_handlers is)", s)
+		default:
+			msg := fmt.Sprintf("meta: unknown action %q", s)
+			if sg := diag.Suggest(s, append([]string{"flush_handlers"}, metaActions...)); sg != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", sg)
+			}
+			p.errf(val, "%s", msg)
+		}
+	}
+	for _, kv := range pairs(n) {
+		k := kv[0]
+		switch k.Value {
+		case key.Value, "name", "tags":
+		default:
+			if contains(taskKeywords, k.Value) {
+				p.errf(k, "%s does nothing on meta: %s; remove it", k.Value, val.Value)
+			}
+		}
+	}
 }
 
 func hasKey(n *yaml.Node, key string) bool {

@@ -178,7 +178,12 @@ func dumpPlaybook(pb *Playbook) string {
 			fmt.Fprintf(&b, "  vars_file %s\n", dumpValue(v))
 		}
 		dumpEntries(&b, "  env", p.Environment)
-		for _, t := range p.Tasks {
+		for i, t := range p.Tasks {
+			for _, f := range p.Flushes {
+				if f == i {
+					fmt.Fprintf(&b, "  flush handlers\n")
+				}
+			}
 			dumpTask(&b, "  task", t)
 		}
 		for _, t := range p.Handlers {
@@ -235,6 +240,9 @@ func dumpTask(b *strings.Builder, prefix string, t *Task) {
 	fmt.Fprintf(b, "%s %q %s @%d:%d\n", prefix, t.Name, kind, t.Pos.Line, t.Pos.Col)
 	in := indent + "    "
 	dumpEntries(b, in+"arg", t.Args)
+	if t.Meta != "" {
+		fmt.Fprintf(b, "%smeta %s\n", in, t.Meta)
+	}
 	if len(t.When) > 0 {
 		fmt.Fprintf(b, "%swhen %s\n", in, dumpExprs(t.When))
 	}

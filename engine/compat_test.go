@@ -3,6 +3,7 @@ package engine
 import (
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -126,4 +127,79 @@ func TestBlockNotify(t *testing.T) {
 	if got := strings.Join(ran, ","); got != "from block,own" {
 		t.Fatalf("handlers run: %q, want %q", got, "from block,own")
 	}
+}
+
+// TestFlushHandlers: meta: flush_handlers runs the handlers notified so
+// far, there, on the hosts that notified them, and forgets those
+// notifications; handlers also run after pre_tasks and after tasks, as in
+// Ansible. The meta task shows its header and no host line.
+func TestFlushHandlers(t *testing.T) {
+	const src = `- hosts: all
+  gather_facts: false
+  pre_tasks:
+    - name: pre
+      command: "true"
+      notify: h
+  tasks:
+    - name: one
+      command: "true"
+      notify: h
+      when: inventory_hostname == 'a'
+    - name: flush
+      meta: flush_handlers
+    - name: two
+      command: "true"
+      notify: [h, h2]
+    - block:
+        - meta: flush_handlers
+    - name: nothing notified
+      meta: flush_handlers
+  post_tasks:
+    - name: post
+      command: "true"
+      notify: h2
+  handlers:
+    - name: h
+      debug: {msg: h}
+    - name: h2
+      debug: {msg: h2}
+`
+	evs, out := runSrc(t, src, nil)
+	if out.ExitCode() != 0 {
+		t.Fatalf("exit %d: %+v", out.ExitCode(), evs)
+	}
+	// The order of headers and, per header, the hosts that reported.
+	var got []string
+	for _, e := range evs {
+		switch e.Type {
+		case EvTaskStart:
+			got = append(got, e.Task+":")
+		case EvHostResult:
+			got[len(got)-1] += e.Host
+		}
+	}
+	for i := range got {
+		// Hosts of a task report in any order.
+		name, hosts, _ := strings.Cut(got[i], ":")
+		b := []byte(hosts)
+		sort.Slice(b, func(x, y int) bool { return b[x] < b[y] })
+		got[i] = name + ":" + string(b)
+	}
+	want := []string{"pre:ab", "h:ab", "one:ab", "flush:", "h:a", "two:ab", "meta:", "h:ab", "h2:ab",
+		"nothing notified:", "post:ab", "h2:ab"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("got  %q\nwant %q", got, want)
+	}
+	for _, s := range out.Stats {
+		if s.OK != 9-2*boolInt(s.Host == "b") || s.Skipped != boolInt(s.Host == "b") {
+			t.Errorf("%s recap %+v", s.Host, s)
+		}
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -36,7 +36,7 @@ func (r *runner) gatherFacts(ctx context.Context, ps *playState, hosts []*hostSt
 	}
 	const name = "Gathering Facts"
 	pos := ps.play.Pos.String()
-	r.emit(Event{Type: EvTaskStart, Play: playName(ps.play), Task: name, Pos: pos, Module: "setup"})
+	r.emit(Event{Type: EvTaskStart, Play: ps.name, Task: name, Pos: pos, Module: "setup"})
 	g := new(errgroup.Group)
 	g.SetLimit(r.o.Forks)
 	for _, h := range active {

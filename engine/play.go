@@ -11,7 +11,9 @@ import (
 
 // playState is one play while it runs.
 type playState struct {
-	play  *dsl.Play
+	play *dsl.Play
+	// name is the play's name as shown: rendered with the play's variables.
+	name  string
 	all   []string // every host of the play
 	batch []string // the hosts of the current serial batch
 	// varsFiles holds the play's vars_files, loaded once.
@@ -50,6 +52,8 @@ type inherit struct {
 	noLog      bool
 	delegateTo string
 	runOnce    bool
+	// display is the name the running task is shown with (runTask sets it).
+	display string
 	// notify is the innermost block's notify: a task without its own
 	// notifies these, as in Ansible (a task's own notify replaces it).
 	notify      []string
@@ -124,14 +128,18 @@ func (r *runner) runPlay(ctx context.Context, p *dsl.Play) (stop bool, err error
 	if err != nil {
 		return true, err
 	}
-	r.emit(Event{Type: EvPlayStart, Play: playName(p), Hosts: names, Pos: p.Pos.String()})
-	if len(names) == 0 {
-		r.emit(Event{Type: EvNoHosts, Play: playName(p), Msg: "skipping: no hosts matched"})
-		return false, nil
+	ps := &playState{play: p, all: names, name: playName(p)}
+	if len(names) > 0 {
+		if err := r.loadVarsFiles(ps); err != nil {
+			r.emit(Event{Type: EvPlayStart, Play: ps.name, Hosts: names, Pos: p.Pos.String()})
+			return true, err
+		}
 	}
-	ps := &playState{play: p, all: names}
-	if err := r.loadVarsFiles(ps); err != nil {
-		return true, err
+	ps.name = r.renderName(r.nameScope(ps, nil, inherit{}, r.o.Check), ps.name)
+	r.emit(Event{Type: EvPlayStart, Play: ps.name, Hosts: names, Pos: p.Pos.String()})
+	if len(names) == 0 {
+		r.emit(Event{Type: EvNoHosts, Play: ps.name, Msg: "skipping: no hosts matched"})
+		return false, nil
 	}
 	searching := !r.started
 	for i, batch := range serialBatches(names, p.Serial) {
@@ -158,8 +166,15 @@ func (r *runner) runPlay(ctx context.Context, p *dsl.Play) (stop bool, err error
 		if len(p.Environment) > 0 {
 			inh.env = [][]*dsl.Entry{p.Environment}
 		}
-		r.runTasks(ctx, ps, p.Tasks, hosts, inh)
-		if !ps.isAborted() && ctx.Err() == nil {
+		// pre_tasks, tasks, post_tasks: handlers notified in each run at its
+		// end, as Ansible's implicit flush_handlers does.
+		from := 0
+		for _, to := range append(append([]int(nil), p.Flushes...), len(p.Tasks)) {
+			r.runTasks(ctx, ps, p.Tasks[from:to], hosts, inh)
+			from = to
+			if ps.isAborted() || ctx.Err() != nil {
+				break
+			}
 			r.runHandlers(ctx, ps, hosts)
 		}
 		failed := 0
@@ -225,9 +240,12 @@ func (r *runner) runTasks(ctx context.Context, ps *playState, tasks []*dsl.Task,
 		if ctx.Err() != nil || ps.isAborted() {
 			return
 		}
-		if t.IsBlock() {
+		switch {
+		case t.IsBlock():
 			r.runBlock(ctx, ps, t, hosts, inh)
-		} else {
+		case t.Module == "meta":
+			r.runMeta(ctx, ps, t, hosts, inh)
+		default:
 			r.runTask(ctx, ps, t, hosts, inh)
 		}
 		r.checkFailLimits(ps, hosts, inh)
@@ -256,12 +274,12 @@ func (r *runner) checkFailLimits(ps *playState, hosts []*hostState, inh inherit)
 	switch {
 	case p.AnyErrorsFatal:
 		if ps.abort() {
-			r.emit(Event{Type: EvAbort, Play: playName(p), Msg: "any_errors_fatal: a host failed, stopping the play"})
+			r.emit(Event{Type: EvAbort, Play: ps.name, Msg: "any_errors_fatal: a host failed, stopping the play"})
 		}
 	case p.MaxFailPercentage != nil:
 		pct := float64(failed) * 100 / float64(len(ps.batch))
 		if pct > *p.MaxFailPercentage && ps.abort() {
-			r.emit(Event{Type: EvAbort, Play: playName(p),
+			r.emit(Event{Type: EvAbort, Play: ps.name,
 				Msg: fmt.Sprintf("max_fail_percentage: %d of %d hosts failed (%.0f%% > %g%%), stopping the play", failed, len(ps.batch), pct, *p.MaxFailPercentage)})
 		}
 	}
@@ -384,6 +402,30 @@ func (r *runner) runHandlers(ctx context.Context, ps *playState, hosts []*hostSt
 		} else {
 			r.runTask(ctx, ps, hd, notified, inh)
 		}
+	}
+}
+
+// runMeta runs a meta task: flush_handlers runs the handlers the hosts
+// have been notified of so far, there, and forgets those notifications (a
+// later notify runs a handler again). Like Ansible's, it shows its TASK
+// header and no line per host, and counts in no host's recap.
+func (r *runner) runMeta(ctx context.Context, ps *playState, t *dsl.Task, hosts []*hostState, inh inherit) {
+	if !r.selected(t, inh) {
+		return
+	}
+	var active []*hostState
+	for _, h := range hosts {
+		if h.active() {
+			active = append(active, h)
+		}
+	}
+	if len(active) == 0 {
+		return
+	}
+	name := r.renderName(r.nameScope(ps, t, inh, r.o.Check), taskName(t))
+	r.emit(Event{Type: EvTaskStart, Play: ps.name, Task: name, Pos: t.Pos.String(), Module: t.Module})
+	if t.Meta == "flush_handlers" {
+		r.runHandlers(ctx, ps, active)
 	}
 }
 

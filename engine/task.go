@@ -109,16 +109,8 @@ func taskName(t *dsl.Task) string {
 
 // runTask runs one task on every active host of hosts, forks at a time.
 func (r *runner) runTask(ctx context.Context, ps *playState, t *dsl.Task, hosts []*hostState, inh inherit) {
-	if !inh.handler {
-		if !r.tagsSelect(append(append([]string(nil), inh.tags...), t.Tags...)) {
-			return
-		}
-		if !r.started {
-			if t.Name != r.o.StartAtTask {
-				return
-			}
-			r.started = true
-		}
+	if !r.selected(t, inh) {
+		return
 	}
 	var active []*hostState
 	for _, h := range hosts {
@@ -129,7 +121,15 @@ func (r *runner) runTask(ctx context.Context, ps *playState, t *dsl.Task, hosts 
 	if len(active) == 0 {
 		return
 	}
-	r.emit(Event{Type: EvTaskStart, Play: playName(ps.play), Task: taskName(t), Pos: t.Pos.String(), Module: t.Module, Handler: inh.handler})
+	check := r.o.Check
+	if inh.checkMode != nil {
+		check = *inh.checkMode
+	}
+	if t.CheckMode != nil {
+		check = *t.CheckMode
+	}
+	inh.display = r.renderName(r.nameScope(ps, t, inh, check), taskName(t))
+	r.emit(Event{Type: EvTaskStart, Play: ps.name, Task: inh.display, Pos: t.Pos.String(), Module: t.Module, Handler: inh.handler})
 
 	targets := active
 	runOnce := inh.runOnce || t.RunOnce
@@ -158,12 +158,30 @@ func (r *runner) runTask(ctx context.Context, ps *playState, t *dsl.Task, hosts 
 	}
 }
 
+// selected says whether the tags select the task and --start-at-task has
+// reached it (it starts the run when it names this task).
+func (r *runner) selected(t *dsl.Task, inh inherit) bool {
+	if inh.handler {
+		return true
+	}
+	if !r.tagsSelect(append(append([]string(nil), inh.tags...), t.Tags...)) {
+		return false
+	}
+	if !r.started {
+		if t.Name != r.o.StartAtTask {
+			return false
+		}
+		r.started = true
+	}
+	return true
+}
+
 // runOnHost runs a task (all its loop items) on one host, records the
 // outcome and reports it. It returns what was registered and the facts set,
 // for run_once to share.
 func (r *runner) runOnHost(ctx context.Context, ps *playState, t *dsl.Task, inh inherit, h *hostState) (map[string]any, map[string]any) {
 	noLog := inh.noLog || t.NoLog
-	ev := Event{Type: EvHostResult, Task: taskName(t), Pos: t.Pos.String(), Module: t.Module, Host: h.name, Handler: inh.handler, NoLog: noLog}
+	ev := Event{Type: EvHostResult, Task: displayName(t, inh), Pos: t.Pos.String(), Module: t.Module, Host: h.name, Handler: inh.handler, NoLog: noLog}
 	delegate := t.DelegateTo
 	if delegate == "" {
 		delegate = inh.delegateTo
@@ -496,7 +514,7 @@ func (r *runner) runItem(ctx context.Context, ps *playState, t *dsl.Task, inh in
 		Dir:   r.playbookDir(),
 		Hosts: r.hostRefs(),
 		Progress: func(msg string) {
-			r.emit(Event{Type: EvProgress, Task: taskName(t), Host: h.name, Msg: msg})
+			r.emit(Event{Type: EvProgress, Task: displayName(t, inh), Host: h.name, Msg: msg})
 		},
 		NoLog:     inh.noLog || t.NoLog,
 		Verbosity: r.o.Verbosity,
@@ -547,8 +565,8 @@ func (r *runner) runItem(ctx context.Context, ps *playState, t *dsl.Task, inh in
 			}
 			break
 		}
-		r.emit(Event{Type: EvProgress, Task: taskName(t), Host: h.name, Attempt: a, Attempts: attempts,
-			Msg: fmt.Sprintf("FAILED - RETRYING: [%s]: %s (%d retries left).", h.name, taskName(t), attempts-a)})
+		r.emit(Event{Type: EvProgress, Task: displayName(t, inh), Host: h.name, Attempt: a, Attempts: attempts,
+			Msg: fmt.Sprintf("FAILED - RETRYING: [%s]: %s (%d retries left).", h.name, displayName(t, inh), attempts-a)})
 		delay := time.Duration(t.Delay * float64(time.Second))
 		if delay > 0 {
 			tm := time.NewTimer(delay)

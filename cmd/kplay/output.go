@@ -103,6 +103,12 @@ func (o *textOutput) result(e engine.Event) {
 	case engine.StatusSkipped:
 		line, col = fmt.Sprintf("skipping: [%s]%s", host, arrow(item)), cCyan
 	case engine.StatusUnreachable:
+		if item != "" {
+			// The loop's host line that follows is the one fatal line and
+			// carries the reason; this says which item met it.
+			line, col = fmt.Sprintf("failed: [%s]%s: UNREACHABLE!", host, item), cBRed
+			break
+		}
 		line, col = fmt.Sprintf("fatal: [%s]: UNREACHABLE! => %s", host, e.Msg), cBRed
 	case engine.StatusFailed:
 		what := "fatal"
@@ -140,7 +146,9 @@ func (o *textOutput) result(e engine.Event) {
 			fmt.Fprintf(o.w, "%s\n", o.paint(col, "  stdout: "+indentRest(s)))
 		}
 	}
-	if e.Ignored {
+	if e.Ignored && e.Type == engine.EvHostResult {
+		// Once per host, under the loop's summary line for a loop, as
+		// Ansible prints it.
 		fmt.Fprintf(o.w, "%s\n", o.paint(cCyan, "...ignoring"))
 	}
 	o.diffs(e)
