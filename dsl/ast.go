@@ -89,9 +89,12 @@ type Task struct {
 	// is stored under the module's FreeForm argument name.
 	Args []*Entry
 
-	When        []*Expr // all must hold
-	Loop        *Value
-	LoopVar     string // loop_control.loop_var, default "item"
+	When    []*Expr // all must hold
+	Loop    *Value
+	LoopVar string // loop_control.loop_var, default "item"
+	// WithItems: the loop is with_items, whose list Ansible flattens one
+	// level and whose single non-list value is one item.
+	WithItems   bool
 	Register    string
 	Notify      []string
 	Listen      []string // handlers only

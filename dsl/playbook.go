@@ -695,6 +695,7 @@ func (p *pbParser) task(n *yaml.Node, handler bool) *Task {
 				p.errf(k, "a task has one loop; %s repeats it", k.Value)
 			}
 			t.Loop = p.value(v)
+			t.WithItems = k.Value == "with_items"
 			if t.Loop.Kind == Scalar || t.Loop.Kind == Null || t.Loop.Kind == Map {
 				p.errf(v, "%s must be a list or a template giving one (\"{{ xs }}\"), not %s", k.Value, kindName(resolve(v)))
 			}

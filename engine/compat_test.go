@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -202,4 +203,90 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// TestLoopFlavours: with_items flattens one level and takes a single value
+// as one item, as Ansible's; loop and with_list take the list as it is.
+func TestLoopFlavours(t *testing.T) {
+	const src = `- hosts: a
+  gather_facts: false
+  vars:
+    nested: [[1, 2], [3, [4, 5]], 6]
+    word: abc
+  tasks:
+    - name: with_items literal
+      debug: {msg: x}
+      with_items: [[a, b], c, [[d]]]
+    - name: with_items template
+      debug: {msg: x}
+      with_items: "{{ nested }}"
+    - name: with_items one value
+      debug: {msg: x}
+      with_items: "{{ word }}"
+    - name: with_list
+      debug: {msg: x}
+      with_list: "{{ nested }}"
+    - name: loop
+      debug: {msg: x}
+      loop: [[a, b], c]
+`
+	evs, out := runSrc(t, src, nil)
+	if out.ExitCode() != 0 {
+		t.Fatalf("exit %d: %+v", out.ExitCode(), evs)
+	}
+	got := map[string][]string{}
+	for _, e := range evs {
+		if e.Type == EvItemResult {
+			got[e.Task] = append(got[e.Task], fmt.Sprint(e.Item))
+		}
+	}
+	tests := []struct {
+		task string
+		want []string
+	}{
+		{"with_items literal", []string{"a", "b", "c", "[d]"}},
+		{"with_items template", []string{"1", "2", "3", "[4 5]", "6"}},
+		{"with_items one value", []string{"abc"}},
+		{"with_list", []string{"[1 2]", "[3 [4 5]]", "6"}},
+		{"loop", []string{"[a b]", "c"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.task, func(t *testing.T) {
+			if strings.Join(got[tc.task], "|") != strings.Join(tc.want, "|") {
+				t.Fatalf("items %q, want %q", got[tc.task], tc.want)
+			}
+		})
+	}
+}
+
+// TestGroupNames: group_names is the host's groups without all, sorted; a
+// host in no group is in ungrouped, as ansible-inventory reports it.
+func TestGroupNames(t *testing.T) {
+	tests := []struct {
+		groups map[string][]string
+		host   string
+		want   string
+	}{
+		{map[string][]string{"all": {"a", "b"}, "ungrouped": {"a"}, "g": {"b"}}, "a", "[ungrouped]"},
+		{map[string][]string{"all": {"a", "b"}, "ungrouped": {"a"}, "g": {"b"}, "f": {"b"}}, "b", "[f g]"},
+		{map[string][]string{"all": {"a"}}, "localhost", "[]"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.host, func(t *testing.T) {
+			if got := fmt.Sprint(groupNames(tc.groups, tc.host)); got != tc.want {
+				t.Fatalf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+	// And through a run, from the inventory.
+	evs, _ := runSrc(t, `- hosts: all
+  gather_facts: false
+  tasks:
+    - debug: {msg: "{{ group_names | join(',') }}"}
+`, nil)
+	for _, e := range evs {
+		if e.Type == EvHostResult && e.Msg != "ungrouped" {
+			t.Errorf("%s: group_names %s, want ungrouped", e.Host, e.Msg)
+		}
+	}
 }

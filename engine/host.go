@@ -162,12 +162,13 @@ func truthy(v any) (bool, bool) {
 	return false, false
 }
 
-// groupNames lists the groups a host is in, all and ungrouped excluded,
-// sorted as Ansible's group_names is.
+// groupNames lists the groups a host is in, sorted, without all, as
+// Ansible's group_names: a host in no group is in ungrouped, so its
+// group_names is [ungrouped].
 func groupNames(groups map[string][]string, host string) []any {
-	var out []string
+	out := []string{}
 	for g, hs := range groups {
-		if g == "all" || g == "ungrouped" {
+		if g == "all" {
 			continue
 		}
 		for _, h := range hs {

@@ -355,8 +355,16 @@ func (r *runner) runLoop(ctx context.Context, ps *playState, t *dsl.Task, inh in
 	switch x := v.(type) {
 	case []any:
 		items = x
+		if t.WithItems {
+			items = flattenOnce(x)
+		}
 	case nil:
 	default:
+		if t.WithItems {
+			// Ansible's with_items takes one value as a list of one.
+			items = []any{x}
+			break
+		}
 		res := failure("%s: loop: want a list, got %T", t.Loop.Pos, v)
 		return res, res.registered()
 	}
@@ -426,6 +434,20 @@ func (r *runner) runLoop(ctx context.Context, ps *playState, t *dsl.Task, inh in
 		out["msg"] = "All items completed"
 	}
 	return agg, out
+}
+
+// flattenOnce is with_items' list: items that are lists give their
+// elements, one level down only, as Ansible's items lookup does.
+func flattenOnce(xs []any) []any {
+	out := make([]any, 0, len(xs))
+	for _, x := range xs {
+		if l, ok := x.([]any); ok {
+			out = append(out, l...)
+			continue
+		}
+		out = append(out, x)
+	}
+	return out
 }
 
 // runItem runs the task once (one loop item, or the task without a loop):
