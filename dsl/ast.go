@@ -102,18 +102,21 @@ type Task struct {
 	FailedWhen  []*Expr
 	// IgnoreErrors keeps going after a failure of this task.
 	IgnoreErrors bool
-	Until        []*Expr
-	Retries      int     // default 3 when Until is set
-	Delay        float64 // seconds, default 5
-	Tags         []string
-	Vars         []*Entry
-	Environment  []*Entry
-	Become       *bool
-	BecomeUser   string
-	RunOnce      bool
-	DelegateTo   string // only "localhost" (or 127.0.0.1) is supported
-	CheckMode    *bool  // nil: follow --check
-	NoLog        bool
+	// AnyErrorsFatal: a host failing this task (or, on a block, any of its
+	// tasks, unless rescued) stops the play for every host.
+	AnyErrorsFatal bool
+	Until          []*Expr
+	Retries        int     // default 3 when Until is set
+	Delay          float64 // seconds, default 5
+	Tags           []string
+	Vars           []*Entry
+	Environment    []*Entry
+	Become         *bool
+	BecomeUser     string
+	RunOnce        bool
+	DelegateTo     string // only "localhost" (or 127.0.0.1) is supported
+	CheckMode      *bool  // nil: follow --check
+	NoLog          bool
 	// Timeout bounds one attempt of the task, in seconds (Ansible's task
 	// keyword); 0 means no limit. A command still running then is stopped
 	// on the host and the task fails.

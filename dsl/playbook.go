@@ -627,7 +627,7 @@ func (p *pbParser) serial(n *yaml.Node) []Serial {
 var taskKeywords = []string{"name", "when", "loop", "with_items", "with_list", "loop_control", "register",
 	"notify", "listen", "changed_when", "failed_when", "ignore_errors", "until", "retries", "delay",
 	"tags", "vars", "environment", "become", "become_user", "run_once", "delegate_to", "check_mode",
-	"no_log", "timeout", "block", "rescue", "always", "args"}
+	"no_log", "timeout", "block", "rescue", "always", "args", "any_errors_fatal"}
 
 func (p *pbParser) tasks(n *yaml.Node, what string, handlers bool) []*Task {
 	n = resolve(n)
@@ -725,6 +725,8 @@ func (p *pbParser) task(n *yaml.Node, handler bool) *Task {
 			t.FailedWhen = p.exprs(v, "failed_when")
 		case "ignore_errors":
 			t.IgnoreErrors, _ = p.boolean(v, "ignore_errors")
+		case "any_errors_fatal":
+			t.AnyErrorsFatal, _ = p.boolean(v, "any_errors_fatal")
 		case "until":
 			t.Until = p.exprs(v, "until")
 		case "retries":

@@ -271,6 +271,12 @@ func dumpTask(b *strings.Builder, prefix string, t *Task) {
 	if t.RunOnce {
 		flags = append(flags, "run_once")
 	}
+	if t.AnyErrorsFatal {
+		flags = append(flags, "any_errors_fatal")
+	}
+	if t.WithItems {
+		flags = append(flags, "with_items")
+	}
 	if t.NoLog {
 		flags = append(flags, "no_log")
 	}

@@ -12,11 +12,16 @@ import (
 // runSrc runs an inline playbook on the two local hosts of testdata/two.ini.
 func runSrc(t *testing.T, src string, extra map[string]any) ([]Event, *Outcome) {
 	t.Helper()
+	return runSrcOn(t, src, "testdata/two.ini", extra)
+}
+
+func runSrcOn(t *testing.T, src, inv string, extra map[string]any) ([]Event, *Outcome) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "play.yml")
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return runBook(t, path, "testdata/two.ini", extra)
+	return runBook(t, path, inv, extra)
 }
 
 // hostResults maps "task@host" to its host result.
@@ -287,6 +292,62 @@ func TestGroupNames(t *testing.T) {
 	for _, e := range evs {
 		if e.Type == EvHostResult && e.Msg != "ungrouped" {
 			t.Errorf("%s: group_names %s, want ungrouped", e.Host, e.Msg)
+		}
+	}
+}
+
+// TestAnyErrorsFatalOnTasksAndBlocks: any_errors_fatal on a task or block
+// stops the play for every host when a host fails in it, not for a host
+// that failed earlier, and not for a failure its rescue caught.
+func TestAnyErrorsFatalOnTasksAndBlocks(t *testing.T) {
+	const src = `- hosts: all
+  gather_facts: false
+  tasks:
+    - name: plain failure on a
+      command: "false"
+      when: inventory_hostname == 'a'
+    - name: fine, fatal
+      command: "true"
+      any_errors_fatal: true
+    - name: rescued
+      any_errors_fatal: true
+      block:
+        - name: fails on b, rescued
+          command: "false"
+          when: inventory_hostname == 'b'
+      rescue:
+        - debug: {msg: rescued}
+    - name: guarded
+      any_errors_fatal: true
+      block:
+        - name: fails on b
+          command: "false"
+          when: inventory_hostname == 'b'
+        - name: not reached
+          debug: {msg: x}
+    - name: after
+      debug: {msg: after}
+`
+	evs, out := runSrcOn(t, src, "testdata/three.ini", nil)
+	if out.ExitCode() != 2 {
+		t.Errorf("exit %d, want 2", out.ExitCode())
+	}
+	var aborts []string
+	ran := map[string]int{}
+	for _, e := range evs {
+		switch e.Type {
+		case EvAbort:
+			aborts = append(aborts, e.Msg)
+		case EvHostResult:
+			ran[e.Task]++
+		}
+	}
+	if len(aborts) != 1 || !strings.Contains(aborts[0], `b failed in "fails on b"`) {
+		t.Errorf("aborts %q, want one for b in \"fails on b\"", aborts)
+	}
+	for task, n := range map[string]int{"fine, fatal": 2, "fails on b, rescued": 2, "fails on b": 2, "not reached": 0, "after": 0} {
+		if ran[task] != n {
+			t.Errorf("%s: %d host results, want %d", task, ran[task], n)
 		}
 	}
 }

@@ -54,6 +54,8 @@ type inherit struct {
 	runOnce    bool
 	// display is the name the running task is shown with (runTask sets it).
 	display string
+	// anyErrorsFatal: a block above set any_errors_fatal.
+	anyErrorsFatal bool
 	// notify is the innermost block's notify: a task without its own
 	// notifies these, as in Ansible (a task's own notify replaces it).
 	notify      []string
@@ -240,6 +242,7 @@ func (r *runner) runTasks(ctx context.Context, ps *playState, tasks []*dsl.Task,
 		if ctx.Err() != nil || ps.isAborted() {
 			return
 		}
+		before := failedHosts(hosts)
 		switch {
 		case t.IsBlock():
 			r.runBlock(ctx, ps, t, hosts, inh)
@@ -249,7 +252,33 @@ func (r *runner) runTasks(ctx context.Context, ps *playState, tasks []*dsl.Task,
 			r.runTask(ctx, ps, t, hosts, inh)
 		}
 		r.checkFailLimits(ps, hosts, inh)
+		// any_errors_fatal on a task or block: a host failing in it (and
+		// not rescued) stops the play, not a host that failed before.
+		if (inh.anyErrorsFatal || t.AnyErrorsFatal) && !inh.rescuable {
+			for h := range failedHosts(hosts) {
+				if !before[h] {
+					if ps.abort() {
+						r.emit(Event{Type: EvAbort, Play: ps.name, Msg: fmt.Sprintf("any_errors_fatal: %s failed in %q, stopping the play", h.name, taskName(t))})
+					}
+					break
+				}
+			}
+		}
 	}
+}
+
+// failedHosts are the hosts of the batch that have failed or become
+// unreachable in this play and are not yet out of it.
+func failedHosts(hosts []*hostState) map[*hostState]bool {
+	out := map[*hostState]bool{}
+	for _, h := range hosts {
+		h.mu.Lock()
+		if (h.failed || h.unreachable) && !h.dead {
+			out[h] = true
+		}
+		h.mu.Unlock()
+	}
+	return out
 }
 
 // checkFailLimits stops the play when any_errors_fatal or
@@ -368,6 +397,7 @@ func (inh inherit) child(b *dsl.Task) inherit {
 	if len(b.Notify) > 0 {
 		c.notify = b.Notify
 	}
+	c.anyErrorsFatal = inh.anyErrorsFatal || b.AnyErrorsFatal
 	return c
 }
 
