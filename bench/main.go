@@ -67,6 +67,7 @@ func main() {
 	bin := flag.String("bin", "bin", "directory holding bench-floor, bench-kplayrun and (when built) kplay")
 	keep := flag.Bool("keep", false, "keep the scratch directory")
 	benchUser := flag.String("user", "kplaybench", "user the tools log in as; created (shell /bin/sh, no rc files) and removed again when missing")
+	serve := flag.Int("serve", 0, "start this many hosts, write the workload (playbook, inventory, spec) and wait for Ctrl-C instead of measuring: for profiling a tool by hand")
 	flag.Parse()
 
 	if err := sshdtest.Prereqs(); err != nil {
@@ -156,6 +157,14 @@ func main() {
 		med   sample
 		err   error
 		nruns int
+	}
+	if *serve > 0 {
+		w, err := setupWorld(filepath.Join(dir, fmt.Sprintf("n%d", *serve)), *serve, key, blobPath, tmplPath, *benchUser, uid, gid)
+		if err != nil {
+			fatal(err)
+		}
+		fmt.Printf("%d hosts up; workload in %s (playbook.yaml, inventory.ini, spec.json); Ctrl-C stops them\n", *serve, w.dir)
+		select {} // the signal handler stops the servers and exits
 	}
 	var rows []row
 	for _, f := range strings.Split(*ns, ",") {

@@ -75,6 +75,38 @@ type File struct {
 	Owner   string      // "" keeps the current owner (or the connecting user's)
 	Group   string
 	Options
+	// Known, when set, is Path as the caller's Stat (or StatTarget) has
+	// just described it: WriteFile may use it instead of describing the
+	// target again, which saves a round trip per file. Leave it nil unless
+	// the description was taken for this very write.
+	Known *FileInfo
+}
+
+// Target is where a file write lands, as TargetStater describes it.
+type Target struct {
+	// Path is the file: dest itself, or dest/base when dest ends in "/" or
+	// is an existing directory (and a base was given).
+	Path string
+	// Info is Path as Stat describes it.
+	Info FileInfo
+	// Missing lists, outermost first, the directories above Path that do
+	// not exist yet. Empty when Info.Exists.
+	Missing []string
+	// Bad, when not empty, says why the directories above Path cannot hold
+	// it: one exists but is no directory.
+	Bad string
+}
+
+// TargetStater is implemented by connections that describe a file write's
+// target in one round trip instead of one Stat per path (copy and template
+// resolve dest, stat it and look for missing parents). Callers fall back on
+// Stat when a Conn does not implement it.
+type TargetStater interface {
+	// StatTarget resolves dest: a dest ending in "/", or naming an existing
+	// directory when base is not empty, means dest/base. It describes the
+	// result like Stat (following symlinks; a dangling symlink is missing)
+	// and the directories above it, as Target says.
+	StatTarget(ctx context.Context, dest, base string, opt Options) (Target, error)
 }
 
 // UnreachableError says a host could not be reached or its connection died.

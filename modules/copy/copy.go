@@ -109,17 +109,17 @@ func (Copy) Plan(ctx context.Context, c *modules.Call) (*modules.Plan, error) {
 	default:
 		content = []byte(a.Str("content"))
 	}
-	dest, err := fileop.Dest(ctx, c, dest, src)
-	if err != nil {
-		return nil, fmt.Errorf("copy: %w", err)
-	}
 	mode, _ := a.FileMode("mode")
 	dirMode, _ := a.FileMode("directory_mode")
-	return fileop.Plan(ctx, c, fileop.Want{
-		Path: dest, Content: content, Mode: mode,
+	p, err := fileop.PlanTo(ctx, c, dest, src, fileop.Want{
+		Content: content, Mode: mode,
 		Owner: a.Str("owner"), Group: a.Str("group"),
 		Backup: a.Bool("backup"), Force: a.Bool("force"), DirMode: dirMode, Src: src,
 	})
+	if err != nil {
+		return nil, fmt.Errorf("copy: %w", err)
+	}
+	return p, nil
 }
 
 // notYetThere is check mode's answer for a src that does not exist yet. In a

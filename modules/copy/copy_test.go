@@ -155,6 +155,36 @@ func TestCopy(t *testing.T) {
 			},
 		},
 		{
+			Name: "dest a symlink to a directory",
+			Setup: func(t *testing.T, r string) {
+				modtest.WriteFile(t, filepath.Join(r, "files", "d.conf"), "d", 0o644)
+				os.MkdirAll(h(r, "real"), 0o755)
+				os.Symlink("real", h(r, "ln"))
+			},
+			Args:        func(r string) map[string]any { return map[string]any{"src": "d.conf", "dest": h(r, "ln")} },
+			WantChanged: true,
+			Verify: func(t *testing.T, r string, o modtest.Outcome) {
+				if got := modtest.Read(t, h(r, "real", "d.conf")); got != "d" {
+					t.Errorf("content %q", got)
+				}
+			},
+		},
+		{
+			Name:        "content with missing parents",
+			Args:        func(r string) map[string]any { return map[string]any{"content": "e", "dest": h(r, "p", "q", "e.txt")} },
+			WantChanged: true,
+			VerifyCheck: func(t *testing.T, r string, o modtest.Outcome) {
+				if !strings.Contains(o.Msg, "create directory "+h(r)+", "+h(r, "p")+", "+h(r, "p", "q")) {
+					t.Errorf("msg %q", o.Msg)
+				}
+			},
+			Verify: func(t *testing.T, r string, o modtest.Outcome) {
+				if got := modtest.Read(t, h(r, "p", "q", "e.txt")); got != "e" {
+					t.Errorf("content %q", got)
+				}
+			},
+		},
+		{
 			Name:  "key file is secret and 0600",
 			Setup: func(t *testing.T, r string) { modtest.WriteFile(t, h(r, "kcm-key.pem"), "OLD KEY", 0o600) },
 			Args: func(r string) map[string]any {

@@ -69,15 +69,15 @@ func (Template) Plan(ctx context.Context, c *modules.Call) (*modules.Plan, error
 	if err != nil {
 		return nil, fmt.Errorf("template: %w", err)
 	}
-	dest, err := fileop.Dest(ctx, c, a.Str("dest"), src)
-	if err != nil {
-		return nil, fmt.Errorf("template: %w", err)
-	}
 	mode, _ := a.FileMode("mode")
 	dirMode, _ := a.FileMode("directory_mode")
-	return fileop.Plan(ctx, c, fileop.Want{
-		Path: dest, Content: []byte(out), Mode: mode,
+	p, err := fileop.PlanTo(ctx, c, a.Str("dest"), src, fileop.Want{
+		Content: []byte(out), Mode: mode,
 		Owner: a.Str("owner"), Group: a.Str("group"),
 		Backup: a.Bool("backup"), Force: a.Bool("force"), DirMode: dirMode, Src: src,
 	})
+	if err != nil {
+		return nil, fmt.Errorf("template: %w", err)
+	}
+	return p, nil
 }

@@ -113,9 +113,14 @@ exec cat "$p"`, arg(p), rcMissing)
 // owner and final mode, is synced, then renamed over the target. On failure
 // the temporary file is removed and the target is untouched.
 func WriteFile(ctx context.Context, run Runner, f transport.File) error {
-	cur, err := Stat(ctx, run, f.Path, f.Options)
-	if err != nil {
-		return err
+	var cur transport.FileInfo
+	if f.Known != nil {
+		cur = *f.Known
+	} else {
+		var err error
+		if cur, err = Stat(ctx, run, f.Path, f.Options); err != nil {
+			return err
+		}
 	}
 	if cur.IsDir {
 		return fmt.Errorf("write %s: is a directory", f.Path)

@@ -31,15 +31,17 @@ func sortedKeys(m map[string]string) []string {
 // connection's os.Stat says). ls -q prints a newline in the name as "?",
 // so the listing is always one line.
 func statScript(p string) string {
-	return `p=` + Quote(p) + `
-if [ ! -e "$p" ]; then echo missing; exit 0; fi
+	return `p=` + Quote(p) + "\n" + statBody
+}
+
+// statBody is statScript after it sets $p.
+const statBody = `if [ ! -e "$p" ]; then echo missing; exit 0; fi
 LC_ALL=C ls -ldLq -- "$p" || exit 1
 if [ -f "$p" ]; then
   if command -v sha256sum >/dev/null 2>&1; then sha256sum <"$p"
   elif command -v shasum >/dev/null 2>&1; then shasum -a 256 <"$p"
   else openssl dgst -sha256 -r <"$p"; fi || exit 1
 fi`
-}
 
 // Stat describes path on the host, following symlinks.
 func (c *conn) Stat(ctx context.Context, p string, opt transport.Options) (transport.FileInfo, error) {
@@ -159,9 +161,14 @@ func (c *conn) WriteFile(ctx context.Context, f transport.File) error {
 	if f.Path == "" || strings.HasSuffix(f.Path, "/") {
 		return fmt.Errorf("%s: write %q: not a file path", c.name, f.Path)
 	}
-	st, err := c.Stat(ctx, f.Path, f.Options)
-	if err != nil {
-		return err
+	var st transport.FileInfo
+	if f.Known != nil {
+		st = *f.Known
+	} else {
+		var err error
+		if st, err = c.Stat(ctx, f.Path, f.Options); err != nil {
+			return err
+		}
 	}
 	if st.IsDir {
 		return fmt.Errorf("%s: write %s: is a directory", c.name, f.Path)
@@ -274,6 +281,7 @@ trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' 
 trap - EXIT
 `)
 	var res transport.Result
+	var err error
 	if inline {
 		res, err = c.runScript(ctx, "write "+f.Path, c.become(b.String(), f.Options), nil)
 	} else {
@@ -331,4 +339,123 @@ func chownSpec(owner, group string) string {
 	default:
 		return owner
 	}
+}
+
+// parents lists the directories above p, innermost first, as the modules
+// walk them: up to, not including, "/" or ".".
+func parents(p string) []string {
+	var dirs []string
+	for dir := path.Dir(path.Clean(p)); dir != "/" && dir != "."; dir = path.Dir(dir) {
+		dirs = append(dirs, dir)
+	}
+	return dirs
+}
+
+// targetScript is StatTarget's one round trip. It prints "into" or "file"
+// (whether dest/base was chosen), one line per directory above the chosen
+// path walked from the inside ("missing I" for each missing one, a
+// dangling symlink included as Stat says, and "notdir I" for an existing
+// one that is no directory, I its index in the list the
+// script was given), then "stat" and statScript's output for the path.
+// Directories are tested with shell builtins, so only an existing file
+// costs an ls and a sha256sum, as Stat does. No user text is printed
+// before the ls line, so a name with a newline cannot shift the parsing.
+func targetScript(dest, joined string, intoByName bool) string {
+	var b strings.Builder
+	setParents := func(p string) string {
+		s := "set --"
+		for _, d := range parents(p) {
+			s += " " + Quote(d)
+		}
+		return s
+	}
+	switch {
+	case intoByName:
+		fmt.Fprintf(&b, "p=%s; echo into; %s\n", Quote(joined), setParents(joined))
+	case joined == "":
+		fmt.Fprintf(&b, "p=%s; echo file; %s\n", Quote(dest), setParents(dest))
+	default:
+		fmt.Fprintf(&b, "d=%s\n", Quote(dest))
+		fmt.Fprintf(&b, "if [ -d \"$d\" ]; then p=%s; echo into; %s\nelse p=\"$d\"; echo file; %s\nfi\n", Quote(joined), setParents(joined), setParents(dest))
+	}
+	b.WriteString(`if [ ! -e "$p" ]; then
+  i=0
+  for q do
+    if [ -e "$q" ]; then [ -d "$q" ] || echo "notdir $i"; break; fi
+    echo "missing $i"
+    i=$((i + 1))
+  done
+fi
+echo stat
+`)
+	b.WriteString(statBody)
+	return b.String()
+}
+
+// StatTarget describes where a write to dest lands in one round trip; see
+// transport.TargetStater.
+func (c *conn) StatTarget(ctx context.Context, dest, base string, opt transport.Options) (transport.Target, error) {
+	joined := ""
+	if base != "" {
+		joined = path.Join(dest, base)
+	}
+	intoByName := base != "" && strings.HasSuffix(dest, "/")
+	res, err := c.runScript(ctx, "stat "+dest, c.become(targetScript(dest, joined, intoByName), opt), nil)
+	if err != nil {
+		return transport.Target{}, err
+	}
+	if err := c.sudoRefused(opt, res); err != nil {
+		return transport.Target{}, err
+	}
+	if res.RC != 0 {
+		return transport.Target{}, fmt.Errorf("%s: stat %s: rc %d: %s", c.name, dest, res.RC, strings.TrimSpace(string(res.Stderr)))
+	}
+	t, err := parseTarget(string(res.Stdout), dest, joined)
+	if err != nil {
+		return transport.Target{}, fmt.Errorf("%s: stat %s: %w", c.name, dest, err)
+	}
+	return t, nil
+}
+
+// parseTarget reads targetScript's output.
+func parseTarget(out, dest, joined string) (transport.Target, error) {
+	head, statOut, ok := strings.Cut(out, "\nstat\n")
+	if !ok {
+		return transport.Target{}, fmt.Errorf("cannot read the target's description %q", out)
+	}
+	lines := strings.Split(head, "\n")
+	var t transport.Target
+	switch lines[0] {
+	case "into":
+		t.Path = joined
+	case "file":
+		t.Path = dest
+	default:
+		return transport.Target{}, fmt.Errorf("cannot read the target's description %q", out)
+	}
+	dirs := parents(t.Path)
+	for _, l := range lines[1:] {
+		what, idx, _ := strings.Cut(l, " ")
+		i, err := strconv.Atoi(idx)
+		if err != nil || i < 0 || i >= len(dirs) {
+			return transport.Target{}, fmt.Errorf("cannot read the target's description %q", out)
+		}
+		switch what {
+		case "missing":
+			t.Missing = append([]string{dirs[i]}, t.Missing...)
+		case "notdir":
+			t.Bad = fmt.Sprintf("%s: parent %s is not a directory", t.Path, dirs[i])
+		default:
+			return transport.Target{}, fmt.Errorf("cannot read the target's description %q", out)
+		}
+	}
+	fi, err := parseStat(statOut)
+	if err != nil {
+		return transport.Target{}, err
+	}
+	t.Info = fi
+	if fi.Exists && (len(t.Missing) > 0 || t.Bad != "") {
+		return transport.Target{}, fmt.Errorf("cannot read the target's description %q", out)
+	}
+	return t, nil
 }

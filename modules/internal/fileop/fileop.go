@@ -51,10 +51,71 @@ func Sum(b []byte) string {
 // Plan reads the host and says what writing w would change; its Apply does
 // it. A file already as wanted gives an unchanged plan with no Apply.
 func Plan(ctx context.Context, c *modules.Call, w Want) (*modules.Plan, error) {
-	cur, err := c.Conn.Stat(ctx, w.Path, c.Opts)
+	t, err := locate(ctx, c, w.Path, "")
 	if err != nil {
-		return nil, fmt.Errorf("stat %s: %w", w.Path, err)
+		return nil, err
 	}
+	return PlanAt(ctx, c, w, t)
+}
+
+// PlanTo is Plan for copy and template: dest is resolved as Dest says (into
+// a directory under src's base name) and described, with the directories
+// above it, in one round trip where the connection allows
+// (transport.TargetStater); w.Path is ignored.
+func PlanTo(ctx context.Context, c *modules.Call, dest, src string, w Want) (*modules.Plan, error) {
+	base := ""
+	if src != "" {
+		base = filepath.Base(src)
+	} else if strings.HasSuffix(dest, "/") {
+		return nil, fmt.Errorf("dest %s is a directory; with content, dest must name a file", dest)
+	}
+	t, err := locate(ctx, c, dest, base)
+	if err != nil {
+		return nil, err
+	}
+	if base == "" && t.Info.IsDir {
+		return nil, fmt.Errorf("dest %s is a directory; with content, dest must name a file", dest)
+	}
+	w.Path = t.Path
+	return PlanAt(ctx, c, w, t)
+}
+
+// locate describes where a write to dest lands (dest/base when dest ends in
+// "/" or is a directory and base is not empty): with StatTarget's one round
+// trip when the connection has it, else with Stat, one path at a time.
+func locate(ctx context.Context, c *modules.Call, dest, base string) (transport.Target, error) {
+	if ts, ok := c.Conn.(transport.TargetStater); ok {
+		t, err := ts.StatTarget(ctx, dest, base, c.Opts)
+		if err != nil {
+			return t, fmt.Errorf("stat %s: %w", dest, err)
+		}
+		return t, nil
+	}
+	t := transport.Target{Path: dest}
+	if base != "" {
+		p, err := Dest(ctx, c, dest, base)
+		if err != nil {
+			return t, err
+		}
+		t.Path = p
+	}
+	cur, err := c.Conn.Stat(ctx, t.Path, c.Opts)
+	if err != nil {
+		return t, fmt.Errorf("stat %s: %w", t.Path, err)
+	}
+	t.Info = cur
+	if !cur.Exists {
+		// An existing file's parents exist: only a new one's are looked at.
+		if t.Missing, err = MissingParents(ctx, c, t.Path); err != nil {
+			t.Missing, t.Bad = nil, err.Error()
+		}
+	}
+	return t, nil
+}
+
+// PlanAt is Plan for a target already described (t.Path is w.Path).
+func PlanAt(ctx context.Context, c *modules.Call, w Want, t transport.Target) (*modules.Plan, error) {
+	cur := t.Info
 	sum := Sum(w.Content)
 	data := map[string]any{
 		"dest":     w.Path,
@@ -74,10 +135,10 @@ func Plan(ctx context.Context, c *modules.Call, w Want) (*modules.Plan, error) {
 		return &modules.Plan{Msg: fmt.Sprintf("%s exists; not replaced (force: false)", w.Path), Data: data}, nil
 	}
 
-	missing, err := MissingParents(ctx, c, w.Path)
-	if err != nil {
-		return &modules.Plan{Failed: true, Msg: err.Error(), Data: data}, nil
+	if t.Bad != "" {
+		return &modules.Plan{Failed: true, Msg: t.Bad, Data: data}, nil
 	}
+	missing := t.Missing
 
 	mode, owner, group := w.Mode, w.Owner, w.Group
 	if cur.Exists {
@@ -161,9 +222,13 @@ func Plan(ctx context.Context, c *modules.Call, w Want) (*modules.Plan, error) {
 			}
 			data["backup_file"] = b
 		}
-		err := c.Conn.WriteFile(ctx, transport.File{
+		f := transport.File{
 			Path: w.Path, Content: w.Content, Mode: mode, Owner: w.Owner, Group: w.Group, Options: c.Opts,
-		})
+		}
+		// The target as Plan just described it saves WriteFile its own
+		// round trip; the mkdir and the backup above leave it as it was.
+		f.Known = &cur
+		err := c.Conn.WriteFile(ctx, f)
 		if err != nil {
 			return nil, fmt.Errorf("write %s: %w", w.Path, err)
 		}
