@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -251,12 +252,18 @@ func ctxOr(ctx context.Context, err error) error {
 // past the chunk holding that newline, and the loop writes nothing more
 // until the next command is sent.
 func readUntilToken(r io.Reader, tok []byte) (before, tail []byte, err error) {
-	var buf []byte
-	chunk := make([]byte, 32<<10)
+	// Most commands print little or nothing besides the token's line: the
+	// buffer starts small and doubles as output comes, instead of a fixed
+	// 32 KiB read buffer per stream per command, which was most of what a
+	// run allocated (and the GC's work).
+	buf := make([]byte, 0, 256)
 	searchFrom := 0
 	for {
-		n, err := r.Read(chunk)
-		buf = append(buf, chunk[:n]...)
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, cap(buf))
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
 		if i := bytes.Index(buf[searchFrom:], tok); i >= 0 {
 			at := searchFrom + i
 			rest := buf[at+len(tok):]
