@@ -86,7 +86,7 @@ func main() {
 	}
 	os.Chmod(dir, 0o755)
 	if !*keep {
-		defer os.RemoveAll(dir)
+		scratch = dir // cleanup removes it, on an interrupt too
 	}
 
 	// A plain user with /bin/sh: a root whose .bashrc starts pyenv would
@@ -467,8 +467,15 @@ func stopAll() {
 // createdUser is the user ensureUser made, removed by cleanup.
 var createdUser string
 
+// scratch is the scratch directory cleanup removes ("" with -keep).
+var scratch string
+
 func cleanup() {
 	stopAll()
+	if scratch != "" {
+		os.RemoveAll(scratch)
+		scratch = ""
+	}
 	if createdUser != "" {
 		if out, err := exec.Command("userdel", "-r", createdUser).CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "kplay-bench: userdel %s: %v: %s\n", createdUser, err, out)
