@@ -138,6 +138,12 @@ type runner struct {
 	refsOnce sync.Once
 	refs     []modules.HostRef
 
+	// groupVars and groupNames are the groups and group_names variables,
+	// built once (makeGroupVars).
+	groupsOnce sync.Once
+	groupVars  map[string]any
+	groupNames map[string][]any
+
 	// started is false while --start-at-task is still looking for its task.
 	started bool
 }

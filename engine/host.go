@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -160,28 +159,4 @@ func truthy(v any) (bool, bool) {
 		}
 	}
 	return false, false
-}
-
-// groupNames lists the groups a host is in, sorted, without all, as
-// Ansible's group_names: a host in no group is in ungrouped, so its
-// group_names is [ungrouped].
-func groupNames(groups map[string][]string, host string) []any {
-	out := []string{}
-	for g, hs := range groups {
-		if g == "all" {
-			continue
-		}
-		for _, h := range hs {
-			if h == host {
-				out = append(out, g)
-				break
-			}
-		}
-	}
-	sort.Strings(out)
-	res := make([]any, len(out))
-	for i, g := range out {
-		res[i] = g
-	}
-	return res
 }

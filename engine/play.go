@@ -21,6 +21,20 @@ type playState struct {
 
 	mu      sync.Mutex
 	aborted bool // any_errors_fatal or max_fail_percentage stopped the play
+	// lists are the running task's host lists, shared by its hosts.
+	lists *playLists
+}
+
+func (ps *playState) setTaskLists(l *playLists) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.lists = l
+}
+
+func (ps *playState) taskLists() *playLists {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.lists
 }
 
 func (ps *playState) abort() bool {

@@ -138,6 +138,8 @@ func (r *runner) runTask(ctx context.Context, ps *playState, t *dsl.Task, hosts 
 	}
 	regs := make([]map[string]any, len(targets))
 	facts := make([]map[string]any, len(targets))
+	ps.setTaskLists(r.newPlayLists(ps))
+	defer ps.setTaskLists(nil)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.o.Forks)
 	for i, h := range targets {
@@ -883,23 +885,18 @@ func (r *runner) setMagic(sc *scope, ps *playState, h *hostState, check bool) {
 	sc.set("ansible_diff_mode", r.o.Diff)
 	sc.set("omit", omit)
 	if ps != nil {
-		sc.set("ansible_play_hosts_all", strList(ps.all))
-		sc.set("ansible_play_batch", strList(ps.batch))
-		sc.set("play_hosts", strList(ps.batch))
-		var alive []string
-		for _, n := range ps.all {
-			if r.host(n).active() {
-				alive = append(alive, n)
-			}
+		l := ps.taskLists()
+		if l == nil {
+			l = r.newPlayLists(ps)
 		}
-		sc.set("ansible_play_hosts", strList(alive))
+		sc.set("ansible_play_hosts_all", l.all)
+		sc.set("ansible_play_batch", l.batch)
+		sc.set("play_hosts", l.batch)
+		sc.set("ansible_play_hosts", l.alive)
 	}
-	groups := make(map[string]any, len(r.groups))
-	for g, hs := range r.groups {
-		groups[g] = strList(hs)
-	}
-	sc.set("groups", groups)
-	sc.set("group_names", groupNames(r.groups, h.name))
+	r.groupsOnce.Do(r.makeGroupVars)
+	sc.set("groups", r.groupVars)
+	sc.set("group_names", r.hostGroupNames(h.name))
 	sc.setLazy("hostvars", &lazyVal{eval: func(map[string]any) (any, error) { return r.hostvars(ps, check), nil }})
 }
 
@@ -923,7 +920,7 @@ func (r *runner) hostvars(ps *playState, check bool) map[string]any {
 		short, _, _ := strings.Cut(n, ".")
 		sc.set("inventory_hostname_short", short)
 		sc.set("ansible_check_mode", check)
-		sc.set("group_names", groupNames(r.groups, n))
+		sc.set("group_names", r.hostGroupNames(n))
 		sc.set("omit", omit)
 		for k, v := range r.o.ExtraVars {
 			sc.set(k, v)
@@ -977,6 +974,75 @@ func (r *runner) hostRefs() []modules.HostRef {
 		}
 	})
 	return r.refs
+}
+
+// playLists are the play's host lists as variables. Every host of a task
+// gets the same ones, built when the task starts: building them for each
+// host was O(hosts²) work and allocation per task. They are shared, so
+// nothing may modify them (no code modifies a variable's value in place:
+// filters such as sort copy).
+type playLists struct {
+	all, batch, alive []any
+}
+
+// newPlayLists builds the lists from the hosts' state now.
+func (r *runner) newPlayLists(ps *playState) *playLists {
+	var alive []string
+	for _, n := range ps.all {
+		if r.host(n).active() {
+			alive = append(alive, n)
+		}
+	}
+	return &playLists{all: strList(ps.all), batch: strList(ps.batch), alive: strList(alive)}
+}
+
+// makeGroupVars builds groups and each host's group_names once per run:
+// the inventory's groups do not change during a run.
+func (r *runner) makeGroupVars() {
+	r.groupVars = make(map[string]any, len(r.groups))
+	for g, hs := range r.groups {
+		r.groupVars[g] = strList(hs)
+	}
+	r.groupNames = groupNamesByHost(r.groups)
+}
+
+// hostGroupNames is group_names for a host (groupNames).
+func (r *runner) hostGroupNames(h string) []any {
+	r.groupsOnce.Do(r.makeGroupVars)
+	if gn, ok := r.groupNames[h]; ok {
+		return gn
+	}
+	return []any{}
+}
+
+// groupNamesByHost is group_names for every host of groups, as Ansible's:
+// the groups it is in, sorted, without all (a host of no other group is
+// in ungrouped).
+func groupNamesByHost(groups map[string][]string) map[string][]any {
+	names := map[string][]string{}
+	for g, hs := range groups {
+		if g == "all" {
+			continue
+		}
+		for _, h := range hs {
+			names[h] = append(names[h], g)
+		}
+	}
+	out := make(map[string][]any, len(names))
+	for h, gs := range names {
+		slices.Sort(gs)
+		out[h] = strList(slices.Compact(gs))
+	}
+	return out
+}
+
+// groupNames is one host's group_names; empty, not nil, for a host in no
+// group (localhost when the inventory does not list it).
+func groupNames(groups map[string][]string, host string) []any {
+	if gn, ok := groupNamesByHost(groups)[host]; ok {
+		return gn
+	}
+	return []any{}
 }
 
 func strList(s []string) []any {
