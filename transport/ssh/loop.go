@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -151,11 +153,27 @@ func (l *loopSession) killRemote() {
 	}
 }
 
-func newToken() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
+// tokens draws command tokens from a ChaCha8 generator seeded once from
+// crypto/rand: as unpredictable, without a getrandom system call (and the
+// goroutine stack growth it brought) for every command.
+var tokens = struct {
+	sync.Mutex
+	*mrand.ChaCha8
+}{ChaCha8: newTokenSource()}
+
+func newTokenSource() *mrand.ChaCha8 {
+	var seed [32]byte
+	if _, err := rand.Read(seed[:]); err != nil {
 		panic(err) // crypto/rand does not fail on Linux
 	}
+	return mrand.NewChaCha8(seed)
+}
+
+func newToken() string {
+	var b [16]byte
+	tokens.Lock()
+	tokens.Read(b[:])
+	tokens.Unlock()
 	return "kplay-" + hex.EncodeToString(b[:])
 }
 
