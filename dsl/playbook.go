@@ -1384,9 +1384,16 @@ func (p *pbParser) checkNotify(play *Play) {
 		}
 		known = append(known, t.Listen...)
 	})
+	// Ansible renders notify names and handler names before matching them;
+	// a name with {{ }} on either side can only be matched when the run
+	// renders it.
+	templated := false
+	for _, k := range known {
+		templated = templated || HasTemplate(k)
+	}
 	check := func(t *Task) {
 		for i, name := range t.Notify {
-			if contains(known, name) {
+			if contains(known, name) || HasTemplate(name) || templated {
 				continue
 			}
 			pos := t.Pos

@@ -351,3 +351,45 @@ func TestAnyErrorsFatalOnTasksAndBlocks(t *testing.T) {
 		}
 	}
 }
+
+// TestTemplatedHandlerNames: notify names and handler names are matched
+// after rendering, as Ansible matches them, and as written.
+func TestTemplatedHandlerNames(t *testing.T) {
+	const src = `- hosts: a
+  gather_facts: false
+  vars:
+    app: shop
+  tasks:
+    - name: literal notify, templated handler
+      command: "true"
+      notify: restart shop
+    - name: templated notify, literal handler
+      command: "true"
+      notify: "reload {{ app }}"
+    - name: templated on both sides
+      command: "true"
+      notify: "stop {{ app }}"
+  handlers:
+    - name: "restart {{ app }}"
+      debug: {msg: restarted}
+    - name: reload shop
+      debug: {msg: reloaded}
+    - name: "stop {{ app }}"
+      debug: {msg: stopped}
+    - name: "never {{ app }}"
+      debug: {msg: never}
+`
+	evs, out := runSrc(t, src, nil)
+	if out.ExitCode() != 0 {
+		t.Fatalf("exit %d: %+v", out.ExitCode(), evs)
+	}
+	var ran []string
+	for _, e := range evs {
+		if e.Type == EvHostResult && e.Handler {
+			ran = append(ran, e.Task)
+		}
+	}
+	if got, want := strings.Join(ran, ","), "restart shop,reload shop,stop shop"; got != want {
+		t.Fatalf("handlers run: %q, want %q", got, want)
+	}
+}

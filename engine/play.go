@@ -428,6 +428,14 @@ func (r *runner) runHandlers(ctx context.Context, ps *playState, hosts []*hostSt
 			return
 		}
 		keys := append([]string{hd.Name}, hd.Listen...)
+		// A handler is also found by its name and topics rendered with the
+		// play's variables, as Ansible matches them.
+		nsc := r.nameScope(ps, nil, inherit{}, r.o.Check)
+		for _, k := range append([]string{hd.Name}, hd.Listen...) {
+			if s := r.renderName(nsc, k); s != k {
+				keys = append(keys, s)
+			}
+		}
 		var notified []*hostState
 		for _, h := range hosts {
 			if h.wasNotified(keys) && h.active() {

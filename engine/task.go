@@ -254,7 +254,16 @@ func (r *runner) runOnHost(ctx context.Context, ps *playState, t *dsl.Task, inh 
 		notify = inh.notify
 	}
 	if !res.failed && !res.unreachable && res.changed && len(notify) > 0 {
-		h.notify(notify)
+		// Both as written and rendered, as handler names are matched: Ansible
+		// renders both sides, and kplay keeps the written form when a name
+		// cannot be rendered.
+		names := append([]string(nil), notify...)
+		for _, n := range notify {
+			if s := r.renderName(sc, n); s != n {
+				names = append(names, s)
+			}
+		}
+		h.notify(names)
 	}
 	if t.Register != "" && !res.unreachable {
 		h.setFacts(map[string]any{t.Register: reg})
