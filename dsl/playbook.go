@@ -838,9 +838,6 @@ func (p *pbParser) task(n *yaml.Node, handler bool) *Task {
 			}
 			p.errf(k, blockInvalid[k.Value], k.Value)
 		}
-		if t.Timeout > 0 {
-			p.errf(n, "a block has no timeout: put timeout on its tasks")
-		}
 	case modKey != nil && moduleName(modKey.Value) == "meta":
 		t.Module = "meta"
 		t.ModulePos = p.pos(modKey)

@@ -70,6 +70,8 @@ type inherit struct {
 	display string
 	// anyErrorsFatal: a block above set any_errors_fatal.
 	anyErrorsFatal bool
+	// timeout is the innermost block's timeout, for tasks without their own.
+	timeout int
 	// notify is the innermost block's notify: a task without its own
 	// notifies these, as in Ansible (a task's own notify replaces it).
 	notify      []string
@@ -412,6 +414,9 @@ func (inh inherit) child(b *dsl.Task) inherit {
 		c.notify = b.Notify
 	}
 	c.anyErrorsFatal = inh.anyErrorsFatal || b.AnyErrorsFatal
+	if b.Timeout > 0 {
+		c.timeout = b.Timeout
+	}
 	return c
 }
 

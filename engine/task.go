@@ -559,7 +559,7 @@ func (r *runner) runItem(ctx context.Context, ps *playState, t *dsl.Task, inh in
 	}
 	var res *result
 	for a := 1; ; a++ {
-		res = r.timedAttempt(ctx, t, m, call, check)
+		res = r.timedAttempt(ctx, t, inh, m, call, check)
 		if res.unreachable {
 			return res
 		}
@@ -674,18 +674,23 @@ func (r *runner) applyConditions(t *dsl.Task, sc *scope, res *result) {
 	}
 }
 
-// timedAttempt is attempt under the task's timeout, if it has one. When the
-// time is up, the context stops the module's command on the host (the
-// transport ends it there) and the task fails with Ansible's words.
-func (r *runner) timedAttempt(ctx context.Context, t *dsl.Task, m modules.Module, call *modules.Call, check bool) *result {
-	if t.Timeout <= 0 {
+// timedAttempt is attempt under the task's timeout (its own, else its
+// block's), if it has one. When the time is up, the context stops the
+// module's command on the host (the transport ends it there) and the task
+// fails with Ansible's words.
+func (r *runner) timedAttempt(ctx context.Context, t *dsl.Task, inh inherit, m modules.Module, call *modules.Call, check bool) *result {
+	timeout := t.Timeout
+	if timeout <= 0 {
+		timeout = inh.timeout
+	}
+	if timeout <= 0 {
 		return r.attempt(ctx, m, call, check)
 	}
-	actx, cancel := context.WithTimeout(ctx, time.Duration(t.Timeout)*time.Second)
+	actx, cancel := context.WithTimeout(ctx, time.Duration(timeout)*time.Second)
 	defer cancel()
 	res := r.attempt(actx, m, call, check)
 	if ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
-		return failure("The %s action failed to execute in the expected time frame (%d) and was terminated", t.Module, t.Timeout)
+		return failure("The %s action failed to execute in the expected time frame (%d) and was terminated", t.Module, timeout)
 	}
 	return res
 }

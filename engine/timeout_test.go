@@ -10,7 +10,8 @@ import (
 
 // TestTaskTimeout: a task over its timeout fails with Ansible's message,
 // its command is stopped (the line after the sleep never runs), and the
-// play goes on; a task within its timeout is not affected.
+// play goes on; a task within its timeout is not affected. A block's
+// timeout applies to each of its tasks that has none of its own.
 func TestTaskTimeout(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "late")
 	inv := filepath.Join(t.TempDir(), "hosts.ini")
@@ -34,6 +35,8 @@ func TestTaskTimeout(t *testing.T) {
 		{"hangs", StatusFailed, "The shell action failed to execute in the expected time frame (1) and was terminated"},
 		{"next task still runs", StatusOK, "hung failed=true"},
 		{"fast enough", StatusChanged, ""},
+		{"hangs in a block", StatusFailed, "The shell action failed to execute in the expected time frame (1) and was terminated"},
+		{"own timeout wins", StatusChanged, ""},
 	} {
 		t.Run(c.task, func(t *testing.T) {
 			e, ok := got[c.task]
