@@ -28,21 +28,13 @@ func (r *runner) nameScope(ps *playState, t *dsl.Task, inh inherit, check bool) 
 	sc.set("ansible_check_mode", check)
 	sc.set("ansible_diff_mode", r.o.Diff)
 	sc.set("omit", omit)
-	groups := make(map[string]any, len(r.groups))
-	for g, hs := range r.groups {
-		groups[g] = strList(hs)
-	}
-	sc.set("groups", groups)
-	sc.set("ansible_play_hosts_all", strList(ps.all))
-	sc.set("ansible_play_batch", strList(ps.batch))
-	sc.set("play_hosts", strList(ps.batch))
-	var alive []string
-	for _, n := range ps.all {
-		if r.host(n).active() {
-			alive = append(alive, n)
-		}
-	}
-	sc.set("ansible_play_hosts", strList(alive))
+	r.groupsOnce.Do(r.makeGroupVars)
+	sc.set("groups", r.groupVars)
+	l := r.newPlayLists(ps)
+	sc.set("ansible_play_hosts_all", l.all)
+	sc.set("ansible_play_batch", l.batch)
+	sc.set("play_hosts", l.batch)
+	sc.set("ansible_play_hosts", l.alive)
 	for k, v := range r.o.ExtraVars {
 		sc.setRaw(r.cache, k, v, "extra variable "+k)
 	}
