@@ -158,6 +158,19 @@ stray_pids() {
 		cut -d/ -f3 | grep -vx "$$" || true
 }
 
+# spawn CMD...: runs CMD in a new session with no file descriptor but 0-2 (which the
+# caller redirects). Whatever lab.sh inherited stays behind: `flock LOCK lab.sh up`
+# (without -o) hands its lock to lab.sh, and a daemon keeping it would hold the lock
+# for as long as the lab stays up.
+spawn() {
+	local fd
+	for fd in /proc/$BASHPID/fd/*; do
+		fd=${fd##*/}
+		[ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-"
+	done
+	exec setsid "$@"
+}
+
 in_host() {
 	local init=$1
 	shift
@@ -503,7 +516,7 @@ UseDNS no
 EOF
 
 	mkdir -p "$RUN" "$LOGS"
-	setsid systemd-nspawn -D "$root" --machine="$h" --network-namespace-path="/run/netns/$h" \
+	spawn systemd-nspawn -D "$root" --machine="$h" --network-namespace-path="/run/netns/$h" \
 		--register=no --keep-unit --link-journal=no -b </dev/null >"$LOGS/$h.log" 2>&1 8>&- &
 	echo $! >"$RUN/$h.pid"
 }
@@ -562,7 +575,7 @@ start_etcd() {
 		die "127.0.0.1:2379 or :2380 is taken by another process (not the lab's): $(ss -Hltnp 'sport = :2379 or sport = :2380' | awk '{print $4, $6}' | tr '\n' ' ')"
 	mkdir -p "$STATE/etcd" "$RUN" "$LOGS"
 	chmod 700 "$STATE/etcd"
-	setsid etcd --name kplay-lab --data-dir "$STATE/etcd" \
+	spawn etcd --name kplay-lab --data-dir "$STATE/etcd" \
 		--listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
 		--listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
 		--initial-cluster kplay-lab=http://127.0.0.1:2380 --initial-cluster-state new \
@@ -574,7 +587,7 @@ start_apiserver() {
 	if apiserver_pid >/dev/null; then return 1; fi
 	port_free "$GATEWAY" 6443 || die "$GATEWAY:6443 is taken by another process: $(ss -Hltnp 'sport = :6443' | awk '{print $6}')"
 	mkdir -p "$STATE/apiserver" "$RUN" "$LOGS"
-	setsid "$K8S/kube-apiserver" \
+	spawn "$K8S/kube-apiserver" \
 		--advertise-address="$GATEWAY" --bind-address="$GATEWAY" --secure-port=6443 \
 		--etcd-servers="$ETCD" \
 		--client-ca-file="$PKI/ca.pem" \
