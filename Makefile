@@ -99,7 +99,8 @@ lab-down:
 	lab/lab.sh down
 
 # Lab up; the bundled playbooks end to end on it (issue 6: check, deploy, again,
-# failover); the modules that need a real host (systemd); the lab's tests (they
+# failover); the modules that need a real host (systemd); faults on the lab's hosts
+# (issue 7: a host powered off, links cut; they leave the lab up); the lab's tests (they
 # end with lab-down and check nothing is left, so they run last); lab down again
 # whatever happened.
 # One lab-test (or lab experiment) at a time on a machine: they share the lab's
@@ -111,5 +112,6 @@ lab-test:
 lab-test-locked:
 	@rc=0; lab/lab.sh up && $(GO) test -tags lab -count=1 -timeout 20m -v ./playbooks/... || rc=$$?; \
 	lab/lab.sh up && $(GO) test -tags lab -count=1 -timeout 10m -v -run '^TestLab' ./modules/systemd/ || rc=$$?; \
+	lab/lab.sh up && $(GO) test -tags lab -count=1 -timeout 20m -v ./reliability/labfaults/ || rc=$$?; \
 	lab/lab.sh up && $(GO) test -tags lab -count=1 -timeout 15m -v ./lab/... || rc=$$?; \
 	lab/lab.sh down || rc=$$?; exit $$rc

@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -42,6 +43,18 @@ type Server struct {
 	CAFile     string
 	// AdminCert and AdminKey are a client pair in group system:masters.
 	AdminCert, AdminKey string
+
+	apiserver *proc
+}
+
+// proc is a server process the package started.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	done chan error // receives Wait's result once, then is closed
+	// stopped is set when a test stops the process on purpose, so that its
+	// exit is not reported as a crash.
+	stopped atomic.Bool
 }
 
 // Context names in Kubeconfig.
@@ -103,7 +116,7 @@ func Start(t testing.TB) *Server {
 	port := freePort(t)
 	s.URL = "https://127.0.0.1:" + strconv.Itoa(port)
 	p := func(name string) string { return filepath.Join(s.Dir, name) }
-	start(t, s.Dir, "kube-apiserver", apiserver,
+	s.apiserver = start(t, s.Dir, "kube-apiserver", apiserver,
 		"--etcd-servers="+etcdURL,
 		"--bind-address=127.0.0.1",
 		"--secure-port="+strconv.Itoa(port),
@@ -248,7 +261,7 @@ func (s *Server) waitReady(t testing.TB, limit time.Duration) {
 // start runs a server process with its output in DIR/NAME.log and stops it
 // by pid when the test ends: SIGTERM, then SIGKILL after 10 s. Pdeathsig
 // kills it too if the test binary dies first.
-func start(t testing.TB, dir, name, bin string, args ...string) {
+func start(t testing.TB, dir, name, bin string, args ...string) *proc {
 	t.Helper()
 	logPath := filepath.Join(dir, name+".log")
 	logFile, err := os.Create(logPath)
@@ -262,24 +275,52 @@ func start(t testing.TB, dir, name, bin string, args ...string) {
 		logFile.Close()
 		t.Fatalf("apiservertest: start %s: %v", name, err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait(); logFile.Close() }()
+	p := &proc{name: name, cmd: cmd, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait(); close(p.done); logFile.Close() }()
 	t.Cleanup(func() {
 		select {
-		case err := <-done:
-			// It died before the test ended: say so, with its log.
-			t.Errorf("apiservertest: %s (pid %d) exited early: %v\n%s", name, cmd.Process.Pid, err, tail(logPath, 20))
+		case err, ok := <-p.done:
+			// It died before the test ended: say so, with its log,
+			// unless the test stopped it.
+			if ok && !p.stopped.Load() {
+				t.Errorf("apiservertest: %s (pid %d) exited early: %v\n%s", name, cmd.Process.Pid, err, tail(logPath, 20))
+			}
 			return
 		default:
 		}
+		_ = cmd.Process.Signal(syscall.SIGCONT) // in case a test froze it
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-done:
+		case <-p.done:
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
-			<-done
+			<-p.done
 		}
 	})
+	return p
+}
+
+// APIServerPid is kube-apiserver's process id, for tests that freeze it
+// (SIGSTOP, SIGCONT) to make it stop answering.
+func (s *Server) APIServerPid() int { return s.apiserver.cmd.Process.Pid }
+
+// StopAPIServer stops kube-apiserver by its pid with sig (SIGTERM: an
+// orderly stop; SIGKILL: a crash), etcd staying up, and waits until it has
+// exited (SIGKILL after 10 s). The test goes on without an apiserver.
+func (s *Server) StopAPIServer(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	p := s.apiserver
+	p.stopped.Store(true)
+	_ = p.cmd.Process.Signal(syscall.SIGCONT)
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("apiservertest: stopping %s (pid %d): %v", p.name, p.cmd.Process.Pid, err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
 }
 
 func tail(path string, lines int) string {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -366,5 +367,80 @@ func TestInfoDocumentsEveryArg(t *testing.T) {
 	}
 	if _, ok := modules.Lookup("k8s_leader"); !ok {
 		t.Fatal("not registered")
+	}
+}
+
+// TestAPIServerGoneWhileWaiting: the apiserver stops answering while the
+// task waits for the leader to change, first frozen (SIGSTOP: connections
+// are accepted, nothing is answered), then stopped by its pid. Either way
+// the task must come back on its own after its timeout, failed, saying it
+// timed out and why the lock could not be read; never hang.
+func TestAPIServerGoneWhileWaiting(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd and kube-apiserver")
+	}
+	srv := apiservertest.Start(t)
+	a := startCandidate(t, srv.RESTConfig(t, apiservertest.AdminContext), "kcm-1", "kube-controller-manager")
+	a.waitLeading(t)
+	pid := srv.APIServerPid()
+	for _, tc := range []struct {
+		name  string
+		fault func(t *testing.T)
+		// after undoes the fault once the task is back, if it can be undone.
+		after func(t *testing.T)
+	}{
+		{"frozen", func(t *testing.T) {
+			if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+		}, func(t *testing.T) { syscall.Kill(pid, syscall.SIGCONT) }},
+		{"stopped", func(t *testing.T) { srv.StopAPIServer(t, syscall.SIGTERM) }, func(*testing.T) {}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const timeout = 8 * time.Second
+			args, errs := modules.Normalize(Module{}.Info(), map[string]any{
+				"kubeconfig": srv.Kubeconfig, "wait_for_change_from": a.id,
+				"timeout": "8s", "poll": "200ms", "request_timeout": "2s",
+			})
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			c := &modules.Call{Host: "kcm-1", Args: args, Hosts: labHosts}
+			// No deadline of the test's on the context: only the module's
+			// own timeout may end the wait.
+			ctx := context.Background()
+			p, err := Module{}.Plan(ctx, c)
+			if err != nil || p.Apply == nil {
+				t.Fatalf("plan: %v, %+v; want a wait", err, p)
+			}
+			type res struct {
+				r   *modules.Result
+				err error
+			}
+			done := make(chan res, 1)
+			go func() {
+				r, err := p.Apply(ctx)
+				done <- res{r, err}
+			}()
+			// Let it poll a few times against a healthy apiserver first.
+			time.Sleep(time.Second)
+			tc.fault(t)
+			defer tc.after(t)
+			var got res
+			select {
+			case got = <-done:
+			case <-time.After(timeout + time.Minute):
+				t.Fatalf("k8s_leader still waiting a minute after its %s timeout: it hangs when the apiserver is %s", timeout, tc.name)
+			}
+			if got.err != nil {
+				t.Fatalf("error %v, want a failed result", got.err)
+			}
+			for _, want := range []string{"timeout after 8s", "did not pass from " + a.id, "last error: cannot reach the apiserver at " + srv.URL} {
+				if !got.r.Failed || !strings.Contains(got.r.Msg, want) {
+					t.Errorf("failed=%v msg %q, want it to say %q", got.r.Failed, got.r.Msg, want)
+				}
+			}
+			t.Logf("%s: %s", tc.name, got.r.Msg)
+		})
 	}
 }
