@@ -38,6 +38,8 @@ type lab struct {
 	inv   string
 	state string // LAB_STATE
 	run   string // LAB_RUN
+	// marker is a file this test holds open without close-on-exec.
+	marker string
 }
 
 // labSh runs lab/lab.sh with args under a deadline and returns its output.
@@ -85,9 +87,45 @@ func setup(t *testing.T) *lab {
 		t.Fatalf("lab.sh env names no LAB_STATE or LAB_RUN:\n%s", out)
 	}
 	t.Setenv("NO_COLOR", "1")
+	l.openMarker(t)
 	l.clean(t)
 	t.Cleanup(func() { l.restore(t); l.clean(t) })
 	return l
+}
+
+// openMarker opens a file without close-on-exec, as flock(1) holds its lock
+// for the command it runs: every process started from here inherits it,
+// lab.sh included. The lab's daemons must not keep it (lab.sh starts them
+// with descriptors 0-2 only); one that did would hold `make lab-test`'s
+// lock for as long as the lab stays up.
+func (l *lab) openMarker(t *testing.T) {
+	t.Helper()
+	l.marker = filepath.Join(t.TempDir(), "inherited.marker")
+	fd, err := syscall.Open(l.marker, syscall.O_CREAT|syscall.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+}
+
+// checkInherited fails the test if a process the lab started holds the
+// marker open.
+func (l *lab) checkInherited(t *testing.T) {
+	t.Helper()
+	pidFiles, _ := filepath.Glob(filepath.Join(l.run, "*"))
+	for _, f := range pidFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		pid := strings.TrimSpace(string(b))
+		fds, _ := os.ReadDir(filepath.Join("/proc", pid, "fd"))
+		for _, fd := range fds {
+			if target, err := os.Readlink(filepath.Join("/proc", pid, "fd", fd.Name())); err == nil && target == l.marker {
+				t.Errorf("pid %s (%s) holds descriptor %s of lab.sh's caller: a daemon would keep a flock held", pid, filepath.Base(f), fd.Name())
+			}
+		}
+	}
 }
 
 // restore brings the lab back to health after a fault.
@@ -96,6 +134,7 @@ func (l *lab) restore(t *testing.T) {
 	if out, err := labSh(5*time.Minute, "up"); err != nil {
 		t.Errorf("lab/lab.sh up could not bring the lab back after the fault: %v\n%s", err, out)
 	}
+	l.checkInherited(t)
 }
 
 // clean removes the work directory on every host (through the host's root
