@@ -38,10 +38,17 @@ var FactVars = []string{
 // src, which reports it). A play whose vars_files path is templated is not checked:
 // its names cannot be known before it runs.
 func (pb *Playbook) CheckNames(defined func(name string) bool) diag.Diagnostics {
+	return pb.CheckNamesSuggest(defined, nil)
+}
+
+// CheckNamesSuggest is CheckNames that also suggests from known, the names
+// defined outside the playbook (inventory variables, -e): a typo of a
+// group_vars name gets its "did you mean" like a typo of a play var.
+func (pb *Playbook) CheckNamesSuggest(defined func(name string) bool, known []string) diag.Diagnostics {
 	if defined == nil {
 		defined = func(string) bool { return false }
 	}
-	c := &nameChecker{pb: pb, defined: defined, global: map[string]bool{}, seen: map[string]bool{}}
+	c := &nameChecker{pb: pb, defined: defined, known: known, global: map[string]bool{}, seen: map[string]bool{}}
 	for _, n := range MagicVars {
 		c.global[n] = true
 	}
@@ -72,6 +79,7 @@ func (pb *Playbook) CheckNames(defined func(name string) bool) diag.Diagnostics 
 type nameChecker struct {
 	pb      *Playbook
 	defined func(string) bool
+	known   []string // names from outside the playbook, for suggestions only
 	global  map[string]bool
 	ds      diag.Diagnostics
 	seen    map[string]bool // reported pos+name, to report each once
@@ -236,7 +244,7 @@ func (c *nameChecker) reads(rs []NamePos, sc nameScope) {
 		}
 		c.seen[key] = true
 		msg := fmt.Sprintf("undefined variable %q", r.Name)
-		known := make([]string, 0, len(sc.names))
+		known := append(make([]string, 0, len(sc.names)+len(c.known)), c.known...)
 		for k := range sc.names {
 			// Suggest the user's own names: "did you mean omit" for opt
 			// helps nobody.

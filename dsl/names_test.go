@@ -11,6 +11,7 @@ func TestCheckNames(t *testing.T) {
 	tests := []struct {
 		name  string
 		files map[string]string // relative to the playbook's directory
+		known []string          // names defined outside the playbook (inventory, -e)
 		want  []string          // diagnostics, without the directory
 	}{
 		{
@@ -71,6 +72,22 @@ func TestCheckNames(t *testing.T) {
 			want: []string{`pb.yml:6:21: undefined variable "opt"`},
 		},
 		{
+			name: "typo of an inventory variable is suggested",
+			files: map[string]string{
+				"pb.yml": "- hosts: a\n  tasks:\n    - debug: msg={{ kcm_secure_prot }}\n",
+			},
+			known: []string{"kcm_secure_port", "cluster_name"},
+			want:  []string{`pb.yml:3:21: undefined variable "kcm_secure_prot" (did you mean "kcm_secure_port"?)`},
+		},
+		{
+			name: "play vars suggested before inventory names",
+			files: map[string]string{
+				"pb.yml": "- hosts: a\n  vars: {port: 1}\n  tasks:\n    - debug: msg={{ prot }}\n",
+			},
+			known: []string{"ports"},
+			want:  []string{`pb.yml:4:21: undefined variable "prot" (did you mean "port"?)`},
+		},
+		{
 			name: "magic variables and facts",
 			files: map[string]string{
 				"pb.yml": "- hosts: a\n  tasks:\n    - debug: msg='{{ inventory_hostname }} {{ groups.all }} {{ hostvars }} {{ ansible_default_ipv4 }} {{ playbook_dir }} {{ ansible_check_mode }}'\n",
@@ -93,7 +110,14 @@ func TestCheckNames(t *testing.T) {
 			if len(ds) > 0 {
 				t.Fatalf("parse: %s", ds.Error())
 			}
-			got := pb.CheckNames(func(string) bool { return false })
+			got := pb.CheckNamesSuggest(func(n string) bool {
+				for _, k := range tt.known {
+					if k == n {
+						return true
+					}
+				}
+				return false
+			}, tt.known)
 			if len(got) != len(tt.want) {
 				t.Fatalf("got %d diagnostics, want %d:\n%s", len(got), len(tt.want), got.Error())
 			}

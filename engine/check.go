@@ -80,7 +80,11 @@ func Check(pb *dsl.Playbook, o CheckOptions) diag.Diagnostics {
 		walkTasks(p.Handlers, check)
 	}
 	defined := definedNames(o)
-	ds = append(ds, pb.CheckNames(func(name string) bool { return defined[name] })...)
+	known := append([]string(nil), o.InventoryVars...)
+	for k := range o.ExtraVars {
+		known = append(known, k)
+	}
+	ds = append(ds, pb.CheckNamesSuggest(func(name string) bool { return defined[name] }, known)...)
 	return ds
 }
 

@@ -83,6 +83,9 @@ func TestDoc(t *testing.T) {
 		{[]string{"copy"}, 0, "dest (string; required)"},
 		{[]string{"ansible.builtin.shell"}, 0, "Check mode:"},
 		{[]string{"cpy"}, exitBadOptions, `did you mean "copy"`},
+		// The summaries form one column, whatever the names' lengths.
+		{nil, 0, "  copy             Copy a file"},
+		{nil, 0, "  systemd_service  The systemd module"},
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprint(tc.args), func(t *testing.T) {

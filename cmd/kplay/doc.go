@@ -19,9 +19,14 @@ func runDoc(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(args) == 0 {
 		fmt.Fprintln(stdout, "Modules (kplay doc MODULE for one):")
+		// The summaries line up after the longest name (systemd_service).
+		width := 0
+		for _, m := range all {
+			width = max(width, len(m.Info().Name))
+		}
 		for _, m := range all {
 			in := m.Info()
-			fmt.Fprintf(stdout, "  %-12s %s\n", in.Name, in.Summary)
+			fmt.Fprintf(stdout, "  %-*s  %s\n", width, in.Name, in.Summary)
 		}
 		return exitOK
 	}
