@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -111,4 +113,43 @@ func TestDialHostForbidden(t *testing.T) {
 	if !errors.Is(err, transport.ErrDialForbidden) {
 		t.Fatalf("err %v, want transport.ErrDialForbidden", err)
 	}
+}
+
+// ServerAliveInterval and ServerAliveCountMax in ~/.ssh/config set how soon
+// a silent host is given up, per host.
+func TestKeepaliveFromSSHConfig(t *testing.T) {
+	e := setup(t, 1)
+	s := e.c.Servers[0]
+	cfg := e.config()
+	writeSSHConfig := func(t *testing.T, body string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(cfg.Home, ".ssh"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(cfg.Home, ".ssh", "config"), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("bad value", func(t *testing.T) {
+		writeSSHConfig(t, "Host "+s.Addr+"\n  ServerAliveCountMax none\n")
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err := kssh.NewDialer(cfg).Dial(ctx, spec(s))
+		if err == nil || !strings.Contains(err.Error(), `ServerAliveCountMax "none"`) {
+			t.Fatalf("err %v, want the bad ServerAliveCountMax named", err)
+		}
+	})
+	t.Run("silent host", func(t *testing.T) {
+		writeSSHConfig(t, "Host "+s.Addr+"\n  ServerAliveInterval 1\n  ServerAliveCountMax 2\n")
+		c := dial(t, kssh.NewDialer(cfg), spec(s))
+		run(t, c, transport.Command{Cmd: "true"})
+		s.Freeze()
+		defer s.Thaw()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		_, err := c.Run(ctx, transport.Command{Cmd: "true"})
+		if !transport.IsUnreachable(err) || !strings.Contains(err.Error(), "no answer to 2 keepalives 1s apart") {
+			t.Fatalf("error %v, want unreachable after 2 keepalives 1s apart", err)
+		}
+	})
 }

@@ -128,6 +128,10 @@ type target struct {
 	recordTo   string   // where accept-new appends
 	acceptNew  bool
 	jumps      []string // ProxyJump hops, outermost first
+	// keepalive and keepaliveMax: ServerAliveInterval and
+	// ServerAliveCountMax from ~/.ssh/config; 0 when it does not say.
+	keepalive    time.Duration
+	keepaliveMax int
 }
 
 func (t *target) addr() string { return net.JoinHostPort(t.host, strconv.Itoa(t.port)) }
@@ -153,7 +157,14 @@ func (d *Dialer) Dial(ctx context.Context, h transport.HostSpec) (transport.Conn
 	if err != nil {
 		return nil, unreachable(err)
 	}
-	return newConn(name, client, hops, &d.cfg), nil
+	cfg := d.cfg
+	if t.keepalive != 0 {
+		cfg.Keepalive = t.keepalive
+	}
+	if t.keepaliveMax != 0 {
+		cfg.KeepaliveMax = t.keepaliveMax
+	}
+	return newConn(name, client, hops, &cfg), nil
 }
 
 func (d *Dialer) loadSSHConfig() (*ssh_config.Config, error) {
@@ -336,6 +347,26 @@ func (d *Dialer) resolveAlias(alias, usr string, port int, jump bool) (*target, 
 	}
 	if pj := d.sshConfigGet(alias, "ProxyJump"); pj != "" && !strings.EqualFold(pj, "none") {
 		t.jumps = strings.Split(pj, ",")
+	}
+	// How soon a silent host is given up: OpenSSH's names. An interval of
+	// 0 turns keepalives off, as in OpenSSH (kplay's own default, when
+	// the config says nothing, is 15 s and 3).
+	if v := d.sshConfigGet(alias, "ServerAliveInterval"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("ssh config: ServerAliveInterval %q for %s is not a number of seconds", v, alias)
+		}
+		t.keepalive = time.Duration(n) * time.Second
+		if n == 0 {
+			t.keepalive = -1
+		}
+	}
+	if v := d.sshConfigGet(alias, "ServerAliveCountMax"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("ssh config: ServerAliveCountMax %q for %s is not a positive number", v, alias)
+		}
+		t.keepaliveMax = n
 	}
 	return t, nil
 }
