@@ -264,6 +264,36 @@ func TestLoopFlavours(t *testing.T) {
 	}
 }
 
+// TestLoopNotList: a loop over something that is not a list fails the task
+// saying what it got, and for a mapping how to loop over it.
+func TestLoopNotList(t *testing.T) {
+	tests := []struct {
+		name, loop, want string
+	}{
+		{"mapping", `"{{ d }}"`, `play.yml:8:14: loop: want a list, got a mapping: write "{{ x | dict2items }}" and use item.key, item.value`},
+		{"string", `"{{ w }}"`, `play.yml:8:14: loop: want a list, got a string`},
+		{"number", `"{{ n }}"`, `play.yml:8:14: loop: want a list, got a number`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src := "- hosts: a\n  gather_facts: false\n  vars:\n    d: {k: 1}\n    w: abc\n    n: 3\n  tasks:\n    - loop: " + tc.loop + "\n      debug: {msg: x}\n"
+			evs, out := runSrc(t, src, nil)
+			if out.ExitCode() != 2 {
+				t.Fatalf("exit %d, want 2: %+v", out.ExitCode(), evs)
+			}
+			var msgs []string
+			for _, e := range evs {
+				if e.Type == EvHostResult && e.Status == StatusFailed {
+					msgs = append(msgs, e.Msg)
+				}
+			}
+			if len(msgs) != 1 || !strings.HasSuffix(msgs[0], "/"+tc.want) {
+				t.Fatalf("failures %q, want one ending %q", msgs, "/"+tc.want)
+			}
+		})
+	}
+}
+
 // TestGroupNames: group_names is the host's groups without all, sorted; a
 // host in no group is in ungrouped, as ansible-inventory reports it.
 func TestGroupNames(t *testing.T) {

@@ -376,7 +376,7 @@ func (r *runner) runLoop(ctx context.Context, ps *playState, t *dsl.Task, inh in
 			items = []any{x}
 			break
 		}
-		res := failure("%s: loop: want a list, got %T", t.Loop.Pos, v)
+		res := failure("%s: loop: %s", t.Loop.Pos, loopNotList(v))
 		return res, res.registered()
 	}
 	loopVar := t.LoopVar
@@ -1065,4 +1065,20 @@ func strList(s []string) []any {
 		out[i] = x
 	}
 	return out
+}
+
+// loopNotList says what a loop got instead of a list in the user's words,
+// and for a mapping how to loop over it (language.md promises the hint).
+func loopNotList(v any) string {
+	switch v.(type) {
+	case map[string]any:
+		return `want a list, got a mapping: write "{{ x | dict2items }}" and use item.key, item.value`
+	case string:
+		return "want a list, got a string"
+	case bool:
+		return "want a list, got a bool"
+	case int, int64, float64:
+		return "want a list, got a number"
+	}
+	return fmt.Sprintf("want a list, got %T", v)
 }
