@@ -36,6 +36,19 @@ type CheckOptions struct {
 	Inventory     Inventory
 	InventoryVars []string // every variable name the inventory defines
 	ExtraVars     map[string]any
+
+	// Limit is --limit: only the hosts the run will touch have their
+	// connection variables checked.
+	Limit string
+	// Connections are the ansible_connection values the run can dial
+	// (Dialers' names); nil leaves that to connect time.
+	Connections []string
+	// ConnVarNames are the transports' own host variables (kplay_known_hosts,
+	// kplay_host_key_checking), rendered and passed to ConnVarsCheck.
+	ConnVarNames []string
+	// ConnVarsCheck returns, per variable, what the transport named conn
+	// would refuse when connecting (ssh.CheckVars for ssh); nil for none.
+	ConnVarsCheck func(conn string, vars map[string]any) map[string]error
 }
 
 // MagicVars are the variables kplay defines for every task.
@@ -59,7 +72,9 @@ var FactNames = []string{
 // Check finds what can be known wrong before any host is touched, beyond
 // what the parser found: module arguments that the module's own checks
 // refuse, copy and template sources that are missing or (templates) do not
-// parse, and variables nothing defines. Every problem is returned. It works
+// parse, variables nothing defines, and connection variables (ansible_port,
+// ansible_connection, ...) of the hosts the run will touch that connecting
+// would refuse. Every problem is returned. It works
 // on a playbook the parser found problems in too, so that all problems are
 // reported at once.
 func Check(pb *dsl.Playbook, o CheckOptions) diag.Diagnostics {
@@ -85,6 +100,8 @@ func Check(pb *dsl.Playbook, o CheckOptions) diag.Diagnostics {
 		known = append(known, k)
 	}
 	ds = append(ds, pb.CheckNamesSuggest(func(name string) bool { return defined[name] }, known)...)
+	hostErrs, _ := hostVarsCheck(pb, o)
+	ds = append(ds, hostErrs...)
 	return ds
 }
 

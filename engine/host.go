@@ -109,29 +109,44 @@ func hostSpec(name string, get func(string) (any, bool)) (transport.HostSpec, er
 		}
 		return fmt.Sprint(v)
 	}
-	s.Connection = str("ansible_connection")
-	if s.Connection == "" && isLocalName(name) {
-		s.Connection = "local"
-	}
-	switch s.Connection {
-	case "", "ssh", "paramiko", "smart":
-		s.Connection = "ssh"
-	}
+	s.Connection = connectionName(name, str("ansible_connection"))
 	if a := str("ansible_host"); a != "" {
 		s.Address = a
 	} else if a := str("ansible_ssh_host"); a != "" {
 		s.Address = a
 	}
 	if p := firstNonEmpty(str("ansible_port"), str("ansible_ssh_port")); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil || n <= 0 || n > 65535 {
-			return s, fmt.Errorf("ansible_port %q is not a port number", p)
+		n, err := parsePort(p)
+		if err != nil {
+			return s, err
 		}
 		s.Port = n
 	}
 	s.User = firstNonEmpty(str("ansible_user"), str("ansible_ssh_user"))
 	s.KeyFile = firstNonEmpty(str("ansible_ssh_private_key_file"), str("ansible_private_key_file"))
 	return s, nil
+}
+
+// connectionName is the transport a host's ansible_connection (c, rendered)
+// asks for: local for localhost by default, ssh for Ansible's ssh-like ones.
+func connectionName(host, c string) string {
+	if c == "" && isLocalName(host) {
+		c = "local"
+	}
+	switch c {
+	case "", "ssh", "paramiko", "smart":
+		c = "ssh"
+	}
+	return c
+}
+
+// parsePort reads ansible_port (p, rendered).
+func parsePort(p string) (int, error) {
+	n, err := strconv.Atoi(p)
+	if err != nil || n <= 0 || n > 65535 {
+		return 0, fmt.Errorf("ansible_port %q is not a port number (1-65535)", p)
+	}
+	return n, nil
 }
 
 func firstNonEmpty(s ...string) string {

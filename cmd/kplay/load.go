@@ -1,13 +1,16 @@
 package main
 
 import (
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"kplay/diag"
 	"kplay/dsl"
 	"kplay/dsl/inventory"
 	"kplay/engine"
+	"kplay/transport/ssh"
 )
 
 // invAdapter gives the engine host names; the inventory package speaks
@@ -38,6 +41,27 @@ func (a invAdapter) Hosts(pattern string) ([]string, error) {
 
 func (a invAdapter) HostVars(name string) map[string]any { return a.inv.HostVars(name) }
 func (a invAdapter) Groups() map[string][]string         { return a.inv.Groups() }
+
+// VarPos lets the static check say where a host variable was set.
+func (a invAdapter) VarPos(host, name string) (diag.Pos, bool) { return a.inv.VarPos(host, name) }
+
+// checkOptions is what the static check needs: the connection variables
+// of the hosts the run touches are checked against the transports dialer
+// has, with the ssh transport's own rules.
+func checkOptions(inv invAdapter, extra map[string]any, limit string, dialer engine.Dialers) engine.CheckOptions {
+	return engine.CheckOptions{
+		Inventory: inv, InventoryVars: inv.inv.VarNames(), ExtraVars: extra,
+		Limit:        limit,
+		Connections:  slices.Sorted(maps.Keys(dialer)),
+		ConnVarNames: []string{ssh.VarKnownHosts, ssh.VarHostKeyChecking},
+		ConnVarsCheck: func(conn string, vars map[string]any) map[string]error {
+			if conn == "ssh" {
+				return ssh.CheckVars(vars)
+			}
+			return nil
+		},
+	}
+}
 
 func hasFilePart(pattern string) bool {
 	for _, p := range inventory.SplitPattern(pattern) {

@@ -221,7 +221,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	// Everything static is checked before any host is touched, and every
 	// problem is reported.
-	var ds diag.Diagnostics
+	dialer := engine.Dialers{
+		"local": local.Dialer{},
+		"ssh":   ssh.NewDialer(sshConfig(o)),
+	}
+	var ds, warns diag.Diagnostics
 	rawInv, ids := loadInventory(o.inventories)
 	ds = append(ds, ids...)
 	var books []*dsl.Playbook
@@ -237,7 +241,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			inv, vds := forPlaybook(rawInv, pb)
 			ds = append(ds, vds...)
 			invs[pb] = inv
-			ds = append(ds, engine.Check(pb, engine.CheckOptions{Inventory: inv, InventoryVars: inv.inv.VarNames(), ExtraVars: extra})...)
+			co := checkOptions(inv, extra, o.limit, dialer)
+			ds = append(ds, engine.Check(pb, co)...)
+			warns = append(warns, engine.HostVarWarnings(pb, co)...)
 		}
 	}
 	// The first playbook's view answers questions about the inventory as a
@@ -247,6 +253,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		inv = invs[books[0]]
 	} else if rawInv != nil {
 		inv = invAdapter{rawInv}
+	}
+	warns.Sort()
+	for i, w := range warns {
+		if i == 0 || w != warns[i-1] {
+			fmt.Fprintf(stderr, "[WARNING]: %s\n", w)
+		}
 	}
 	if len(ds) > 0 {
 		ds.Sort()
@@ -294,10 +306,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		out = &jsonOutput{w: stdout}
 	} else {
 		out = &textOutput{w: stdout, color: useColor(stdout), verbosity: o.verbosity}
-	}
-	dialer := engine.Dialers{
-		"local": local.Dialer{},
-		"ssh":   ssh.NewDialer(sshConfig(o)),
 	}
 	code := exitOK
 	for _, pb := range books {

@@ -189,6 +189,7 @@ func (p *iniParser) setGroupVar(g *group, k string, v any, pos diag.Pos) {
 		return
 	}
 	g.vars[k] = v
+	g.varPos[k] = pos
 }
 
 func toInt(v any) (int, bool) {
@@ -224,6 +225,7 @@ func (p *iniParser) hostLine(raw string, lineNo int, g *group, seen map[string]i
 		return
 	}
 	vars := map[string]any{}
+	vpos := map[string]diag.Pos{}
 	var keys []string
 	for _, t := range toks[1:] {
 		k, v, ok := strings.Cut(t.text, "=")
@@ -239,6 +241,7 @@ func (p *iniParser) hostLine(raw string, lineNo int, g *group, seen map[string]i
 			keys = append(keys, k)
 		}
 		vars[k] = iniValue(v)
+		vpos[k] = p.pos(lineNo, t.col)
 	}
 	if len(p.inv.hosts)+len(names) > maxHosts {
 		p.ds.Addf(p.pos(lineNo, first.col), "the inventory has more than %d hosts", maxHosts)
@@ -251,20 +254,22 @@ func (p *iniParser) hostLine(raw string, lineNo int, g *group, seen map[string]i
 		} else {
 			seen[name] = lineNo
 		}
-		p.inv.setHost(name, pos, p.abs, g, port, keys, vars)
+		p.inv.setHost(name, pos, p.abs, g, port, keys, vars, vpos)
 	}
 }
 
 // setHost adds a host to g with its inline vars; port is only taken when
-// the host is new, as Ansible does.
-func (inv *Inventory) setHost(name string, pos diag.Pos, src string, g *group, port int, keys []string, vars map[string]any) {
+// the host is new, as Ansible does. vpos says where each var was set.
+func (inv *Inventory) setHost(name string, pos diag.Pos, src string, g *group, port int, keys []string, vars map[string]any, vpos map[string]diag.Pos) {
 	n := len(inv.hosts)
 	h := inv.addHost(name, pos, src, g)
 	if port > 0 && len(inv.hosts) > n {
 		h.vars["ansible_port"] = port
+		h.varPos["ansible_port"] = pos
 	}
 	for _, k := range keys {
 		h.vars[k] = vars[k]
+		h.varPos[k] = vpos[k]
 	}
 }
 

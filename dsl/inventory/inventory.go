@@ -27,6 +27,7 @@ package inventory
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -71,13 +72,15 @@ type Host struct {
 	Implicit bool
 
 	vars   map[string]any // inline host vars, in the order set
-	source string         // inventory file that first listed the host
+	varPos map[string]diag.Pos
+	source string // inventory file that first listed the host
 }
 
 type group struct {
 	name     string
 	pos      diag.Pos
 	vars     map[string]any // inline vars ([g:vars], YAML vars:)
+	varPos   map[string]diag.Pos
 	children []*group
 	parents  []*group
 	hosts    []*Host // direct members, in the order added
@@ -100,7 +103,7 @@ func (inv *Inventory) addGroup(name string, pos diag.Pos) *group {
 	if g := inv.groupByID[name]; g != nil {
 		return g
 	}
-	g := &group{name: name, pos: pos, vars: map[string]any{}, member: map[*Host]bool{}}
+	g := &group{name: name, pos: pos, vars: map[string]any{}, varPos: map[string]diag.Pos{}, member: map[*Host]bool{}}
 	inv.groups = append(inv.groups, g)
 	inv.groupByID[name] = g
 	return g
@@ -110,7 +113,7 @@ func (inv *Inventory) addGroup(name string, pos diag.Pos) *group {
 func (inv *Inventory) addHost(name string, pos diag.Pos, src string, g *group) *Host {
 	h := inv.hostByKey[name]
 	if h == nil {
-		h = &Host{Name: name, Pos: pos, vars: map[string]any{}, source: src}
+		h = &Host{Name: name, Pos: pos, vars: map[string]any{}, varPos: map[string]diag.Pos{}, source: src}
 		inv.hosts = append(inv.hosts, h)
 		inv.hostByKey[name] = h
 	}
@@ -247,7 +250,7 @@ func (inv *Inventory) loadHostList(list string) {
 		if inv.hostByKey[name] != nil {
 			continue
 		}
-		inv.setHost(name, pos, "", ungrouped, port, nil, nil)
+		inv.setHost(name, pos, "", ungrouped, port, nil, nil, nil)
 	}
 }
 
@@ -371,6 +374,7 @@ func (inv *Inventory) clone() *Inventory {
 	for _, h := range inv.hosts {
 		nh := *h
 		nh.vars = cloneMap(h.vars)
+		nh.varPos = maps.Clone(h.varPos)
 		hm[h] = &nh
 		c.hosts = append(c.hosts, &nh)
 		c.hostByKey[nh.Name] = &nh
@@ -379,6 +383,7 @@ func (inv *Inventory) clone() *Inventory {
 	for _, g := range inv.groups {
 		ng := *g
 		ng.vars = cloneMap(g.vars)
+		ng.varPos = maps.Clone(g.varPos)
 		ng.member = map[*Host]bool{}
 		gm[g] = &ng
 		c.groups = append(c.groups, &ng)
@@ -777,4 +782,54 @@ func (n Names) Hosts(pattern string) ([]string, error) {
 		out[i] = h.Name
 	}
 	return out, nil
+}
+
+// VarPos returns where the value HostVars gives a host's variable was set:
+// the INI host line or [group:vars] line, the YAML key, or the
+// group_vars/host_vars file's key, following the same precedence as
+// HostVars. It returns false for an unknown host, a variable the inventory
+// does not set, or one it sets with no position (a port from "-i host:2222,",
+// the implicit localhost's ansible_connection).
+func (inv *Inventory) VarPos(host, name string) (diag.Pos, bool) {
+	h := inv.Host(host)
+	if h == nil || h.Implicit {
+		return diag.Pos{}, false
+	}
+	var pos diag.Pos
+	found := false
+	put := func(vars map[string]any, at map[string]diag.Pos) {
+		if _, ok := vars[name]; ok {
+			pos, found = at[name], true
+		}
+	}
+	groups := inv.sortedGroups(h)
+	all := inv.groupByID["all"]
+	put(all.vars, all.varPos)
+	for _, g := range groups {
+		if g.name != "all" {
+			put(g.vars, g.varPos)
+		}
+	}
+	dirs := [][]*varsDir{inv.varsDirs, inv.playDirs}
+	for _, ds := range dirs {
+		for _, vd := range ds {
+			put(vd.groups["all"], vd.groupPos["all"])
+		}
+	}
+	for _, ds := range dirs {
+		for _, vd := range ds {
+			for _, g := range groups {
+				if g.name != "all" {
+					put(vd.groups[g.name], vd.groupPos[g.name])
+				}
+			}
+		}
+	}
+	put(h.vars, h.varPos)
+	for _, ds := range dirs {
+		for _, vd := range ds {
+			put(vd.hosts[h.Name], vd.hostPos[h.Name])
+		}
+	}
+	return pos, found && pos.File != ""
 }

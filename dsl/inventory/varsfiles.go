@@ -14,6 +14,15 @@ import (
 type varsDir struct {
 	groups map[string]map[string]any
 	hosts  map[string]map[string]any
+	// where each variable was set, by group or host name then variable
+	groupPos map[string]map[string]diag.Pos
+	hostPos  map[string]map[string]diag.Pos
+}
+
+// varsFile is one vars file's content and the position of each key.
+type varsFile struct {
+	vars map[string]any
+	pos  map[string]diag.Pos
 }
 
 // varsExts are the names Ansible tries for an entity, in order; the first
@@ -23,7 +32,7 @@ var varsExts = []string{"", ".yml", ".yaml", ".json"}
 // loadVarsDirs reads group_vars/NAME and host_vars/NAME beside each source
 // (for a directory source, inside it), for every group and host.
 func (inv *Inventory) loadVarsDirs(ds *diag.Diagnostics) {
-	cache := map[string]map[string]any{} // file -> vars, so a file is read (and reported) once
+	cache := map[string]varsFile{} // file -> vars, so a file is read (and reported) once
 	for i, src := range inv.sources {
 		base, shown := src, inv.shown[i]
 		if fi, err := os.Stat(src); err == nil && !fi.IsDir() {
@@ -35,8 +44,9 @@ func (inv *Inventory) loadVarsDirs(ds *diag.Diagnostics) {
 
 // loadVarsDir reads base/group_vars/ and base/host_vars/ for the
 // inventory's groups and hosts; shown is base as messages spell it.
-func (inv *Inventory) loadVarsDir(base, shown string, cache map[string]map[string]any, ds *diag.Diagnostics) *varsDir {
-	vd := &varsDir{groups: map[string]map[string]any{}, hosts: map[string]map[string]any{}}
+func (inv *Inventory) loadVarsDir(base, shown string, cache map[string]varsFile, ds *diag.Diagnostics) *varsDir {
+	vd := &varsDir{groups: map[string]map[string]any{}, hosts: map[string]map[string]any{},
+		groupPos: map[string]map[string]diag.Pos{}, hostPos: map[string]map[string]diag.Pos{}}
 	var groupNames, hostNames []string
 	for _, g := range inv.groups {
 		groupNames = append(groupNames, g.name)
@@ -44,8 +54,8 @@ func (inv *Inventory) loadVarsDir(base, shown string, cache map[string]map[strin
 	for _, h := range inv.hosts {
 		hostNames = append(hostNames, h.Name)
 	}
-	loadEntities(filepath.Join(base, "group_vars"), filepath.Join(shown, "group_vars"), groupNames, vd.groups, cache, ds)
-	loadEntities(filepath.Join(base, "host_vars"), filepath.Join(shown, "host_vars"), hostNames, vd.hosts, cache, ds)
+	loadEntities(filepath.Join(base, "group_vars"), filepath.Join(shown, "group_vars"), groupNames, vd.groups, vd.groupPos, cache, ds)
+	loadEntities(filepath.Join(base, "host_vars"), filepath.Join(shown, "host_vars"), hostNames, vd.hosts, vd.hostPos, cache, ds)
 	return vd
 }
 
@@ -65,13 +75,13 @@ func (inv *Inventory) WithPlaybookDir(dir string) (*Inventory, diag.Diagnostics)
 		ds.Addf(diag.Pos{File: dir}, "playbook directory: %v", err)
 		return inv, ds
 	}
-	out.playDirs = append(slices.Clone(inv.playDirs), out.loadVarsDir(abs, dir, map[string]map[string]any{}, &ds))
+	out.playDirs = append(slices.Clone(inv.playDirs), out.loadVarsDir(abs, dir, map[string]varsFile{}, &ds))
 	out.computeVars(&ds)
 	ds.Sort()
 	return out, ds
 }
 
-func loadEntities(dir, shownDir string, names []string, into map[string]map[string]any, cache map[string]map[string]any, ds *diag.Diagnostics) {
+func loadEntities(dir, shownDir string, names []string, into map[string]map[string]any, intoPos map[string]map[string]diag.Pos, cache map[string]varsFile, ds *diag.Diagnostics) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return // no such directory: nothing to add
@@ -96,17 +106,20 @@ func loadEntities(dir, shownDir string, names []string, into map[string]map[stri
 				files, showns = []string{full}, []string{shown}
 			}
 			vars := map[string]any{}
+			at := map[string]diag.Pos{}
 			for k, f := range files {
 				m, ok := cache[f]
 				if !ok {
-					m = loadVarsFile(f, showns[k], ds)
+					m.vars, m.pos = loadVarsFile(f, showns[k], ds)
 					cache[f] = m
 				}
-				for key, v := range m {
+				for key, v := range m.vars {
 					vars[key] = v
+					at[key] = m.pos[key]
 				}
 			}
 			into[name] = vars
+			intoPos[name] = at
 			break
 		}
 	}
@@ -142,31 +155,38 @@ func varsDirFiles(dir, shown string) (files, showns []string) {
 	return files, showns
 }
 
-// loadVarsFile reads one YAML (or JSON) vars file, which must be a mapping.
-func loadVarsFile(path, shown string, ds *diag.Diagnostics) map[string]any {
+// loadVarsFile reads one YAML (or JSON) vars file, which must be a mapping,
+// and says where each top-level key is.
+func loadVarsFile(path, shown string, ds *diag.Diagnostics) (map[string]any, map[string]diag.Pos) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		ds.Addf(diag.Pos{File: shown}, "vars file: %v", cleanPathErr(err))
-		return nil
+		return nil, nil
 	}
 	doc, yds := parseYAMLDoc(shown, data)
 	if len(yds) > 0 {
 		*ds = append(*ds, yds...)
-		return nil
+		return nil, nil
 	}
 	if doc == nil {
-		return nil
+		return nil, nil
 	}
 	if !isMapping(doc) {
 		ds.Addf(nodePos(shown, doc), "a vars file must be a mapping of variable names, got %s", kindName(doc))
-		return nil
+		return nil, nil
 	}
 	c := &yamlConv{ds: ds}
 	v, err := c.value(shown, doc)
 	if err != nil {
 		addErr(ds, nodePos(shown, doc), err)
-		return nil
+		return nil, nil
 	}
 	m, _ := v.(map[string]any)
-	return m
+	at := map[string]diag.Pos{}
+	// a second pass for the positions only: its problems were reported above
+	pc := &yamlConv{ds: &diag.Diagnostics{}}
+	for _, p := range pc.pairs(shown, deref(doc)) {
+		at[p.key] = nodePos(shown, p.kNode)
+	}
+	return m, at
 }

@@ -533,6 +533,7 @@ func (inv *Inventory) yamlGroup(c *yamlConv, file, abs string, p pair, parent *g
 					continue
 				}
 				g.vars[e.key] = v
+				g.varPos[e.key] = nodePos(file, e.kNode)
 			}
 		case "children":
 			for _, e := range entries {
@@ -570,6 +571,7 @@ func (inv *Inventory) yamlHost(c *yamlConv, file, abs string, e pair, g *group, 
 		return
 	}
 	vars := map[string]any{}
+	vpos := map[string]diag.Pos{}
 	var keys []string
 	if val.Kind == yaml.MappingNode {
 		for _, vp := range c.pairs(file, val) {
@@ -580,6 +582,7 @@ func (inv *Inventory) yamlHost(c *yamlConv, file, abs string, e pair, g *group, 
 			}
 			keys = append(keys, vp.key)
 			vars[vp.key] = v
+			vpos[vp.key] = nodePos(file, vp.kNode)
 		}
 	}
 	for _, name := range names {
@@ -593,7 +596,7 @@ func (inv *Inventory) yamlHost(c *yamlConv, file, abs string, e pair, g *group, 
 		for k, v := range vars {
 			cp[k] = deepCopy(v)
 		}
-		inv.setHost(name, pos, abs, g, port, keys, cp)
+		inv.setHost(name, pos, abs, g, port, keys, cp, vpos)
 	}
 }
 

@@ -78,6 +78,106 @@ const (
 	VarHostKeyChecking = "kplay_host_key_checking"
 )
 
+// ParseKnownHosts reads kplay_known_hosts: nil, a file name or a list of
+// file names. The dialer and kplay's static check both use it, so an
+// inventory the check passes is one the dialer takes.
+func ParseKnownHosts(v any) ([]string, error) {
+	switch v := v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		return []string{v}, nil
+	case []string:
+		return v, nil
+	case []any:
+		var out []string
+		for _, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				return nil, fmt.Errorf("%s must be a file name or a list of file names, not %s", VarKnownHosts, typeName(e))
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%s must be a file name or a list of file names, not %s", VarKnownHosts, typeName(v))
+}
+
+// ParseHostKeyChecking reads kplay_host_key_checking: set is false when v
+// is nil; acceptNew is what the value asks for. Shared with the static
+// check, as ParseKnownHosts is.
+func ParseHostKeyChecking(v any) (set, acceptNew bool, err error) {
+	switch v := v.(type) {
+	case nil:
+		return false, false, nil
+	case string:
+		switch strings.ToLower(v) {
+		case "accept-new":
+			return true, true, nil
+		case "yes", "strict", "true":
+			return true, false, nil
+		}
+		return false, false, fmt.Errorf("%s: %q is not one of accept-new, yes (no is not offered: kplay always checks host keys)", VarHostKeyChecking, v)
+	case bool:
+		if !v {
+			return false, false, fmt.Errorf("%s: false is not offered: kplay always checks host keys; use accept-new to record unknown ones", VarHostKeyChecking)
+		}
+		return true, false, nil
+	}
+	return false, false, fmt.Errorf("%s must be a string, not %s", VarHostKeyChecking, typeName(v))
+}
+
+// CheckVars says, per variable, which of a host's ssh-only variables the
+// dialer would refuse when connecting. Templated values ({{ }}) are left
+// to connect time, when they are rendered.
+func CheckVars(vars map[string]any) map[string]error {
+	out := map[string]error{}
+	if v := vars[VarKnownHosts]; !templated(v) {
+		if _, err := ParseKnownHosts(v); err != nil {
+			out[VarKnownHosts] = err
+		}
+	}
+	if v := vars[VarHostKeyChecking]; !templated(v) {
+		if _, _, err := ParseHostKeyChecking(v); err != nil {
+			out[VarHostKeyChecking] = err
+		}
+	}
+	return out
+}
+
+func templated(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return strings.Contains(x, "{{") || strings.Contains(x, "{%")
+	case []any:
+		for _, e := range x {
+			if templated(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// typeName names a variable's type as a playbook author knows it.
+func typeName(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case int, int64, float64:
+		return "a number"
+	case []any, []string:
+		return "a list"
+	case map[string]any:
+		return "a mapping"
+	case nil:
+		return "null"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
 // NewDialer returns a Dialer that opens SSH connections with cfg's defaults.
 func NewDialer(cfg Config) transport.Dialer {
 	if cfg.ConnectTimeout <= 0 {
@@ -248,23 +348,9 @@ func (d *Dialer) resolve(h transport.HostSpec) (*target, error) {
 
 	// Host variables first, so an inventory can point a group at its own
 	// known_hosts file and have accepted keys recorded there.
-	var hostFiles []string
-	switch v := h.Vars[VarKnownHosts].(type) {
-	case nil:
-	case string:
-		hostFiles = []string{v}
-	case []string:
-		hostFiles = v
-	case []any:
-		for _, e := range v {
-			s, ok := e.(string)
-			if !ok {
-				return nil, fmt.Errorf("%s must be a file name or a list of file names, not %T", VarKnownHosts, e)
-			}
-			hostFiles = append(hostFiles, s)
-		}
-	default:
-		return nil, fmt.Errorf("%s must be a file name or a list of file names, not %T", VarKnownHosts, v)
+	hostFiles, err := ParseKnownHosts(h.Vars[VarKnownHosts])
+	if err != nil {
+		return nil, err
 	}
 	for _, f := range hostFiles {
 		t.knownHosts = append(t.knownHosts, d.expandPath(f, t))
@@ -281,24 +367,10 @@ func (d *Dialer) resolve(h transport.HostSpec) (*target, error) {
 	t.recordTo = t.knownHosts[0]
 
 	t.acceptNew = d.cfg.AcceptNewHostKeys || strings.EqualFold(d.sshConfigGet(alias, "StrictHostKeyChecking"), "accept-new")
-	switch v := h.Vars[VarHostKeyChecking].(type) {
-	case nil:
-	case string:
-		switch strings.ToLower(v) {
-		case "accept-new":
-			t.acceptNew = true
-		case "yes", "strict", "true":
-			t.acceptNew = false
-		default:
-			return nil, fmt.Errorf("%s: %q is not one of accept-new, yes (no is not offered: kplay always checks host keys)", VarHostKeyChecking, v)
-		}
-	case bool:
-		if !v {
-			return nil, fmt.Errorf("%s: false is not offered: kplay always checks host keys; use accept-new to record unknown ones", VarHostKeyChecking)
-		}
-		t.acceptNew = false
-	default:
-		return nil, fmt.Errorf("%s must be a string, not %T", VarHostKeyChecking, v)
+	if set, accept, err := ParseHostKeyChecking(h.Vars[VarHostKeyChecking]); err != nil {
+		return nil, err
+	} else if set {
+		t.acceptNew = accept
 	}
 	return t, nil
 }
