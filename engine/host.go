@@ -115,8 +115,12 @@ func hostSpec(name string, get func(string) (any, bool)) (transport.HostSpec, er
 	} else if a := str("ansible_ssh_host"); a != "" {
 		s.Address = a
 	}
-	if p := firstNonEmpty(str("ansible_port"), str("ansible_ssh_port")); p != "" {
-		n, err := parsePort(p)
+	portVar := "ansible_port"
+	if str(portVar) == "" {
+		portVar = "ansible_ssh_port"
+	}
+	if p := str(portVar); p != "" {
+		n, err := parsePort(portVar, p)
 		if err != nil {
 			return s, err
 		}
@@ -140,11 +144,11 @@ func connectionName(host, c string) string {
 	return c
 }
 
-// parsePort reads ansible_port (p, rendered).
-func parsePort(p string) (int, error) {
+// parsePort reads ansible_port or ansible_ssh_port (name), rendered (p).
+func parsePort(name, p string) (int, error) {
 	n, err := strconv.Atoi(p)
 	if err != nil || n <= 0 || n > 65535 {
-		return 0, fmt.Errorf("ansible_port %q is not a port number (1-65535)", p)
+		return 0, fmt.Errorf("%s %q is not a port number (1-65535)", name, p)
 	}
 	return n, nil
 }

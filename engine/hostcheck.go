@@ -239,7 +239,7 @@ func checkConnVars(host string, vars map[string]any, source func(string) varSour
 	// hostSpec takes the first non-empty of ansible_port, ansible_ssh_port
 	for _, k := range []string{"ansible_port", "ansible_ssh_port"} {
 		if p, ok := scalar(k); ok && p != "" {
-			if _, err := parsePort(p); err != nil {
+			if _, err := parsePort(k, p); err != nil {
 				bad(k, "%v", err)
 			}
 			break

@@ -50,6 +50,15 @@ func checkInventory(t *testing.T, inv *Inventory, ds []diagLike) {
 		if hv == nil || hv["inventory_hostname"] != h.Name {
 			t.Fatalf("HostVars(%q) = %v", h.Name, hv)
 		}
+		// every variable the file sets has the place it was set
+		for k := range inv.merged[h.Name] {
+			if k == "inventory_file" || k == "inventory_dir" {
+				continue
+			}
+			if pos, ok := inv.VarPos(h.Name, k); !ok || pos.Line < 1 || pos.Col < 1 {
+				t.Fatalf("VarPos(%q, %q) = %v, %v", h.Name, k, pos, ok)
+			}
+		}
 	}
 	if len(all) != len(inv.hosts) {
 		t.Fatalf("all has %d hosts, inventory %d", len(all), len(inv.hosts))
@@ -91,6 +100,7 @@ func fuzzLoad(t *testing.T, name string, data []byte) {
 func FuzzINI(f *testing.F) {
 	addSeeds(f, "testdata/bad/*.ini", "testdata/compare/hosts")
 	f.Add([]byte("[web]\nweb[01:03]:22 a='x y' b=[1,2]\n[web:vars]\nk={'a': (1, 2)}\n[all:children]\nweb\n"))
+	f.Add([]byte("[web]\nw1 ansible_port=abc ansible_connection=foo\nw1 ansible_port=22\n[web:vars]\nansible_port=70000\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		smallLimits()
 		fuzzLoad(t, "hosts.ini", data)
@@ -100,6 +110,7 @@ func FuzzINI(f *testing.F) {
 func FuzzYAML(f *testing.F) {
 	addSeeds(f, "testdata/bad/*.yml", "testdata/compare-yaml/hosts.yml")
 	f.Add([]byte("all:\n  children:\n    a: &x\n      hosts: {h[1:2]: {v: *x}}\n    b:\n      <<: *x\n"))
+	f.Add([]byte("all:\n  hosts:\n    h1: &v {ansible_port: [22], <<: {ansible_user: u}}\n    h2: *v\n  vars: {ansible_connection: foo}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		smallLimits()
 		fuzzLoad(t, "hosts.yml", data)
