@@ -100,7 +100,7 @@ func Check(pb *dsl.Playbook, o CheckOptions) diag.Diagnostics {
 		known = append(known, k)
 	}
 	ds = append(ds, pb.CheckNamesSuggest(func(name string) bool { return defined[name] }, known)...)
-	hostErrs, _ := hostVarsCheck(pb, o)
+	hostErrs, _ := hostVarsCheck(pb, o, true, false)
 	ds = append(ds, hostErrs...)
 	return ds
 }

@@ -59,7 +59,7 @@ func (s varSource) at() diag.Pos {
 // host's inventory, play and extra vars when that can be done statically,
 // else left to connect time. warns are did-you-mean hints for misspelt
 // ansible_* names.
-func hostVarsCheck(pb *dsl.Playbook, o CheckOptions) (errs, warns diag.Diagnostics) {
+func hostVarsCheck(pb *dsl.Playbook, o CheckOptions, wantErrs, wantWarns bool) (errs, warns diag.Diagnostics) {
 	if o.Inventory == nil {
 		return nil, nil
 	}
@@ -71,12 +71,21 @@ func hostVarsCheck(pb *dsl.Playbook, o CheckOptions) (errs, warns diag.Diagnosti
 			*ds = append(*ds, d)
 		}
 	}
-	known := slices.Concat(ConnVars, otherAnsibleVars, FactNames, MagicVars, o.ConnVarNames)
+	knownList := slices.Concat(ConnVars, otherAnsibleVars, FactNames, MagicVars, o.ConnVarNames)
+	known := map[string]bool{}
+	for _, k := range knownList {
+		known[k] = true
+	}
 	dir := filepath.Dir(pb.Path)
 	// One problem (a bad [group:vars] line, -e) shared by many hosts is
 	// reported once, naming them.
 	byProblem := map[string][]string{}
+	problemHost := map[string]bool{} // problem and host, each once
 	var order diag.Diagnostics
+	cache := newExprCache() // shared: hosts mostly hold the same group vars' templates
+	// a play without vars gives a host the same values as any other such
+	// play: each host is checked once for all of them
+	plain := map[string]bool{}
 	for _, p := range pb.Plays {
 		hosts, err := PlayHosts(o.Inventory, p, o.Limit)
 		if err != nil {
@@ -84,6 +93,12 @@ func hostVarsCheck(pb *dsl.Playbook, o CheckOptions) (errs, warns diag.Diagnosti
 		}
 		playVars, playSrc := staticPlayVars(p, dir)
 		for _, h := range hosts {
+			if len(playVars) == 0 {
+				if plain[h] {
+					continue
+				}
+				plain[h] = true
+			}
 			vars := o.Inventory.HostVars(h)
 			if vars == nil {
 				vars = map[string]any{}
@@ -106,20 +121,26 @@ func hostVarsCheck(pb *dsl.Playbook, o CheckOptions) (errs, warns diag.Diagnosti
 			for k, v := range o.ExtraVars {
 				vars[k], src[k] = v, varSource{name: "-e " + k}
 			}
-			for _, d := range checkConnVars(h, vars, source, o) {
-				k := d.String()
-				if byProblem[k] == nil {
-					order = append(order, d)
-				}
-				if !slices.Contains(byProblem[k], h) {
-					byProblem[k] = append(byProblem[k], h)
+			if wantErrs {
+				for _, d := range checkConnVars(cache, h, vars, source, o) {
+					k := d.String()
+					if byProblem[k] == nil {
+						order = append(order, d)
+					}
+					if hk := k + "\x00" + h; !problemHost[hk] {
+						problemHost[hk] = true
+						byProblem[k] = append(byProblem[k], h)
+					}
 				}
 			}
+			if !wantWarns {
+				continue
+			}
 			for k := range vars {
-				if !strings.HasPrefix(k, "ansible_") || slices.Contains(known, k) {
+				if !strings.HasPrefix(k, "ansible_") || known[k] {
 					continue
 				}
-				if s := diag.Suggest(k, known); s != "" {
+				if s := diag.Suggest(k, knownList); s != "" {
 					add(&warns, diag.Diagnostic{Pos: source(k).at(), Msg: fmt.Sprintf("unknown variable %q is ignored (did you mean %q?)", k, s)})
 				}
 			}
@@ -185,9 +206,8 @@ func staticPlayVars(p *dsl.Play, dir string) (map[string]any, map[string]varSour
 
 // checkConnVars applies hostSpec's, becomeOpts' and the dialers' rules to
 // one host's variables; the caller names the host in the messages.
-func checkConnVars(host string, vars map[string]any, source func(string) varSource, o CheckOptions) diag.Diagnostics {
+func checkConnVars(cache *exprCache, host string, vars map[string]any, source func(string) varSource, o CheckOptions) diag.Diagnostics {
 	var ds diag.Diagnostics
-	cache := newExprCache()
 	// value renders vars[k]; ok is false when it cannot be known now.
 	value := func(k string) (any, bool) {
 		v, present := vars[k]
@@ -326,6 +346,6 @@ func typeName(v any) string {
 // misspelt ansible_* names (Ansible ignores unknown variables, so these do
 // not stop the run) and ssh key files that do not exist.
 func HostVarWarnings(pb *dsl.Playbook, o CheckOptions) diag.Diagnostics {
-	_, warns := hostVarsCheck(pb, o)
+	_, warns := hostVarsCheck(pb, o, false, true)
 	return warns
 }

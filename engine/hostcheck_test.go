@@ -45,7 +45,7 @@ func TestConnVarsAgree(t *testing.T) {
 				runtimeBad = !known
 			}
 			src := func(string) varSource { return varSource{name: "test"} }
-			ds := checkConnVars("h", tc.vars, src, CheckOptions{Connections: conns})
+			ds := checkConnVars(newExprCache(), "h", tc.vars, src, CheckOptions{Connections: conns})
 			if staticBad := len(ds) > 0; staticBad != runtimeBad {
 				t.Errorf("static check %v, connect time %v (%v)", diag.Diagnostics(ds), err, spec.Connection)
 			}
