@@ -244,12 +244,33 @@ func (c *conn) runSession(ctx context.Context, what, script string, stdin []byte
 	}
 	defer s.Close()
 	var out, errb bytes.Buffer
-	s.Stdin = bytes.NewReader(stdin)
+	// The input is written by hand, not through Session.Stdin: a command
+	// may end without reading it all, and x/crypto/ssh would then report
+	// the refused rest of the input (EOF) instead of the command's exit
+	// status.
+	in, err := s.StdinPipe()
+	if err != nil {
+		return transport.Result{}, c.failure(ctx, what, err)
+	}
 	s.Stdout = &out
 	s.Stderr = &errb
 	stop := context.AfterFunc(ctx, func() { s.Close() })
 	defer stop()
-	err = s.Run("exec /bin/sh -c " + Quote(script))
+	if err := s.Start("exec /bin/sh -c " + Quote(script)); err != nil {
+		return transport.Result{}, c.failure(ctx, what, err)
+	}
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		if _, err := in.Write(stdin); err == nil {
+			in.Close()
+		}
+	}()
+	err = s.Wait()
+	// The session is over: a write still blocked on a command that
+	// stopped reading ends with the channel.
+	s.Close()
+	<-fed
 	res := transport.Result{Stdout: out.Bytes(), Stderr: errb.Bytes()}
 	if err == nil {
 		return res, nil
