@@ -108,3 +108,23 @@ func levenshtein(a, b string) int {
 	}
 	return prev[len(rb)]
 }
+
+// TypeName names a value's type as a playbook author knows it ("a string",
+// "a list", "a mapping"), for messages about a variable of the wrong type.
+func TypeName(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case int, int64, float64:
+		return "a number"
+	case []any, []string:
+		return "a list"
+	case map[string]any:
+		return "a mapping"
+	case nil:
+		return "null"
+	}
+	return fmt.Sprintf("%T", v)
+}

@@ -249,7 +249,7 @@ func checkConnVars(cache *exprCache, host string, vars map[string]any, source fu
 		case int, int64, float64, bool:
 			return fmt.Sprint(x), true
 		}
-		bad(k, "%s must be a string, not %s", k, typeName(v))
+		bad(k, "%s must be a string, not %s", k, diag.TypeName(v))
 		return "", false
 	}
 	for _, k := range []string{"ansible_host", "ansible_ssh_host", "ansible_user", "ansible_ssh_user",
@@ -321,25 +321,6 @@ func rawTemplated(v any) bool {
 		}
 	}
 	return false
-}
-
-// typeName names a value's type as a playbook author knows it.
-func typeName(v any) string {
-	switch v.(type) {
-	case string:
-		return "a string"
-	case bool:
-		return "a boolean"
-	case int, int64, float64:
-		return "a number"
-	case []any, []string:
-		return "a list"
-	case map[string]any:
-		return "a mapping"
-	case nil:
-		return "null"
-	}
-	return fmt.Sprintf("%T", v)
 }
 
 // HostVarWarnings are the static check's warnings about the hosts' variables:

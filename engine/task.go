@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"kplay/diag"
 	"kplay/dsl"
 	"kplay/modules"
 	"kplay/transport"
@@ -1073,12 +1074,6 @@ func loopNotList(v any) string {
 	switch v.(type) {
 	case map[string]any:
 		return `want a list, got a mapping: write "{{ x | dict2items }}" and use item.key, item.value`
-	case string:
-		return "want a list, got a string"
-	case bool:
-		return "want a list, got a bool"
-	case int, int64, float64:
-		return "want a list, got a number"
 	}
-	return fmt.Sprintf("want a list, got %T", v)
+	return "want a list, got " + diag.TypeName(v)
 }

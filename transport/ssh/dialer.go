@@ -21,6 +21,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 
+	"kplay/diag"
 	"kplay/transport"
 )
 
@@ -94,13 +95,13 @@ func ParseKnownHosts(v any) ([]string, error) {
 		for _, e := range v {
 			s, ok := e.(string)
 			if !ok {
-				return nil, fmt.Errorf("%s must be a file name or a list of file names, not %s", VarKnownHosts, typeName(e))
+				return nil, fmt.Errorf("%s must be a file name or a list of file names, not %s", VarKnownHosts, diag.TypeName(e))
 			}
 			out = append(out, s)
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("%s must be a file name or a list of file names, not %s", VarKnownHosts, typeName(v))
+	return nil, fmt.Errorf("%s must be a file name or a list of file names, not %s", VarKnownHosts, diag.TypeName(v))
 }
 
 // ParseHostKeyChecking reads kplay_host_key_checking: set is false when v
@@ -124,7 +125,7 @@ func ParseHostKeyChecking(v any) (set, acceptNew bool, err error) {
 		}
 		return true, false, nil
 	}
-	return false, false, fmt.Errorf("%s must be a string, not %s", VarHostKeyChecking, typeName(v))
+	return false, false, fmt.Errorf("%s must be a string, not %s", VarHostKeyChecking, diag.TypeName(v))
 }
 
 // CheckVars says, per variable, which of a host's ssh-only variables the
@@ -157,25 +158,6 @@ func templated(v any) bool {
 		}
 	}
 	return false
-}
-
-// typeName names a variable's type as a playbook author knows it.
-func typeName(v any) string {
-	switch v.(type) {
-	case string:
-		return "a string"
-	case bool:
-		return "a boolean"
-	case int, int64, float64:
-		return "a number"
-	case []any, []string:
-		return "a list"
-	case map[string]any:
-		return "a mapping"
-	case nil:
-		return "null"
-	}
-	return fmt.Sprintf("%T", v)
 }
 
 // NewDialer returns a Dialer that opens SSH connections with cfg's defaults.
