@@ -60,8 +60,8 @@ func TestHostDiesMidTask(t *testing.T) {
 	if err := f.c.Servers[1].Kill(); err != nil {
 		t.Fatal(err)
 	}
-	r.wait(t)
-	if r.code != 4 {
+	r.Wait(t, hangLimit)
+	if r.Code != 4 {
 		t.Fatalf("want exit 4 (unreachable):\n%s", r)
 	}
 	wantRecap(t, r, map[string]engine.HostStats{
@@ -69,7 +69,7 @@ func TestHostDiesMidTask(t *testing.T) {
 		"host2": {OK: 1, Changed: 1, Unreachable: 1},
 		"host3": {OK: 3, Changed: 3},
 	})
-	if e := r.results(t)["long|host2"]; e.Status != engine.StatusUnreachable || e.Msg == "" {
+	if e := r.Results(t)["long|host2"]; e.Status != engine.StatusUnreachable || e.Msg == "" {
 		t.Errorf("host2 long: %+v, want unreachable with a reason", e)
 	}
 	if l := leftovers(t, filepath.Join(f.root, "host2"), "one.txt", "long.started"); len(l) > 0 {
@@ -83,7 +83,7 @@ func TestHostDiesMidTask(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = kplay(t, book, "-i", inv, "--output", "json", "-e", "root="+f.root, "-e", "slow=host2", "-e", "nap=0")
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("rerun: want exit 0:\n%s", r)
 	}
 	// Only the shell step (always changed) and host2's missing file change.
@@ -158,8 +158,8 @@ func TestTransferCut(t *testing.T) {
 			s.Freeze()
 			pids := append([]int{s.Pid()}, sshdtest.Descendants(s.Pid())...)
 			c.cut(s, pids)
-			r.wait(t)
-			if r.code != 4 {
+			r.Wait(t, hangLimit)
+			if r.Code != 4 {
 				t.Fatalf("want exit 4:\n%s", r)
 			}
 			wantRecap(t, r, map[string]engine.HostStats{
@@ -192,7 +192,7 @@ func TestTransferCut(t *testing.T) {
 				t.Fatal(err)
 			}
 			r = kplay(t, args...)
-			if r.code != 0 {
+			if r.Code != 0 {
 				t.Fatalf("rerun: want exit 0:\n%s", r)
 			}
 			wantRecap(t, r, map[string]engine.HostStats{
@@ -281,7 +281,7 @@ func TestUnansweringHosts(t *testing.T) {
 	}
 	args := []string{book, "-i", inv, "--output", "json", "-e", "root=" + f.root, "-e", "slow=none", "-e", "nap=0"}
 	r := kplay(t, args...)
-	if r.code != 4 {
+	if r.Code != 4 {
 		t.Fatalf("want exit 4:\n%s", r)
 	}
 	wantRecap(t, r, map[string]engine.HostStats{
@@ -290,14 +290,14 @@ func TestUnansweringHosts(t *testing.T) {
 		"silent": {Unreachable: 1},
 		"closed": {Unreachable: 1},
 	})
-	res := r.results(t)
+	res := r.Results(t)
 	for h, want := range map[string]string{"silent": "timed out", "closed": "connection refused"} {
 		if e := res["first|"+h]; e.Status != engine.StatusUnreachable || !strings.Contains(e.Msg, want) {
 			t.Errorf("%s: %s %q, want unreachable saying %q", h, e.Status, e.Msg, want)
 		}
 	}
 	r = kplay(t, append(args, "-l", "host1:host2")...)
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("rerun: want exit 0:\n%s", r)
 	}
 	wantRecap(t, r, map[string]engine.HostStats{
@@ -319,7 +319,7 @@ func TestHungCommand(t *testing.T) {
 	inv := f.inventory(t)
 	nap := napFor(t)
 	r := kplay(t, book, "-i", inv, "--output", "json", "-e", "root="+f.root, "-e", "slow=host2", "-e", "nap="+nap)
-	if r.code != 2 {
+	if r.Code != 2 {
 		t.Fatalf("want exit 2 (failed):\n%s", r)
 	}
 	wantRecap(t, r, map[string]engine.HostStats{
@@ -327,7 +327,7 @@ func TestHungCommand(t *testing.T) {
 		"host2": {OK: 1, Changed: 1, Failed: 1},
 		"host3": {OK: 3, Changed: 3},
 	})
-	if e := r.results(t)["long|host2"]; !strings.Contains(e.Msg, "failed to execute in the expected time frame (2)") {
+	if e := r.Results(t)["long|host2"]; !strings.Contains(e.Msg, "failed to execute in the expected time frame (2)") {
 		t.Errorf("host2 long: %q, want the timeout message", e.Msg)
 	}
 	// The session is closed after the kill; the host's side needs a moment.
@@ -339,7 +339,7 @@ func TestHungCommand(t *testing.T) {
 		t.Errorf("the timed-out command still runs on host2: pids %v", p)
 	}
 	r = kplay(t, book, "-i", inv, "--output", "json", "-e", "root="+f.root, "-e", "slow=host2", "-e", "nap=0")
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("rerun: want exit 0:\n%s", r)
 	}
 	wantRecap(t, r, map[string]engine.HostStats{

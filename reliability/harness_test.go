@@ -1,23 +1,20 @@
 package reliability
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"kplay/engine"
+	"kplay/internal/kplayproc"
 	"kplay/internal/sshdtest"
 )
 
@@ -109,140 +106,31 @@ func writeFile(t *testing.T, dir, name, content string) string {
 }
 
 // run is one kplay process.
-type run struct {
-	cmd    *exec.Cmd
-	stdout bytes.Buffer
-	stderr bytes.Buffer
-	done   chan struct{}
-	code   int
-}
+type run = kplayproc.Run
 
-// startKplay starts the kplay binary; wait() collects it. The process is
-// killed in t.Cleanup should the test end first.
+// hangLimit is how long a kplay run may take before the test calls it hung.
+const hangLimit = 3 * time.Minute
+
+// startKplay starts the kplay binary; r.Wait collects it.
 func startKplay(t *testing.T, args ...string) *run {
 	t.Helper()
-	r := &run{cmd: exec.Command(kplayBin, args...), done: make(chan struct{})}
-	r.cmd.Stdout, r.cmd.Stderr = &r.stdout, &r.stderr
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		err := r.cmd.Wait()
-		var ee *exec.ExitError
-		switch {
-		case err == nil:
-		case errors.As(err, &ee):
-			r.code = ee.ExitCode()
-		default:
-			r.code = -1
-		}
-		close(r.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-r.done:
-		default:
-			r.cmd.Process.Kill()
-			<-r.done
-		}
-	})
-	return r
-}
-
-// wait waits for kplay to end, failing the test after a few minutes: a
-// hang is one of the faults these tests look for.
-func (r *run) wait(t *testing.T) {
-	t.Helper()
-	select {
-	case <-r.done:
-	case <-time.After(3 * time.Minute):
-		r.cmd.Process.Signal(syscall.SIGQUIT) // goroutine dump in stderr
-		time.Sleep(time.Second)
-		r.cmd.Process.Kill()
-		<-r.done
-		t.Fatalf("kplay hung; stderr:\n%s", r.stderr.String())
-	}
+	return kplayproc.Start(t, kplayBin, args...)
 }
 
 // kplay runs the binary to its end.
 func kplay(t *testing.T, args ...string) *run {
 	t.Helper()
 	r := startKplay(t, args...)
-	r.wait(t)
+	r.Wait(t, hangLimit)
 	return r
 }
 
-func (r *run) events(t *testing.T) []engine.Event {
-	t.Helper()
-	var evs []engine.Event
-	sc := bufio.NewScanner(bytes.NewReader(r.stdout.Bytes()))
-	sc.Buffer(make([]byte, 1<<20), 1<<26)
-	for sc.Scan() {
-		var e engine.Event
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			t.Fatalf("output line is not a JSON event: %v\n%s", err, sc.Text())
-		}
-		evs = append(evs, e)
-	}
-	return evs
-}
-
-// recap maps host to its PLAY RECAP line; the recap must be the last event.
-func (r *run) recap(t *testing.T) map[string]engine.HostStats {
-	t.Helper()
-	evs := r.events(t)
-	if len(evs) == 0 || evs[len(evs)-1].Type != engine.EvRecap {
-		t.Fatalf("no recap at the end of the output:\n%s\nstderr:\n%s", r.stdout.String(), r.stderr.String())
-	}
-	m := map[string]engine.HostStats{}
-	for _, s := range evs[len(evs)-1].Recap {
-		m[s.Host] = s
-	}
-	return m
-}
-
-// results maps "task|host" to the host result.
-func (r *run) results(t *testing.T) map[string]engine.Event {
-	t.Helper()
-	m := map[string]engine.Event{}
-	for _, e := range r.events(t) {
-		if e.Type == engine.EvHostResult {
-			m[e.Task+"|"+e.Host] = e
-		}
-	}
-	return m
-}
-
-func (r *run) String() string {
-	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout.String(), r.stderr.String())
-}
-
-// wantRecap compares recap lines field by field.
 func wantRecap(t *testing.T, r *run, want map[string]engine.HostStats) {
 	t.Helper()
-	got := r.recap(t)
-	for h, w := range want {
-		w.Host = h
-		if g := got[h]; g != w {
-			t.Errorf("recap %s: got %+v, want %+v", h, g, w)
-		}
-	}
-	if len(got) != len(want) {
-		t.Errorf("recap has %d hosts, want %d: %+v", len(got), len(want), got)
-	}
+	r.WantRecap(t, want)
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
+var waitFor = kplayproc.WaitFor
 
 // leftovers lists the files under dir whose names look like kplay's
 // temporary files (or anything else than the names allowed).

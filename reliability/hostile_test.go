@@ -131,7 +131,7 @@ func TestHostileVariables(t *testing.T) {
 	// for every value (no such file), and every path argument created a
 	// file or directory of the value's literal name.
 	ran := 0
-	for _, e := range r.events(t) {
+	for _, e := range r.Events(t) {
 		if e.Type == "item_result" && (e.Task == "shell creates" || e.Task == "shell removes") && e.Status != "" {
 			ran++
 		}
@@ -149,7 +149,7 @@ func TestHostileVariables(t *testing.T) {
 			}
 		}
 	}
-	for _, e := range r.events(t) {
+	for _, e := range r.Events(t) {
 		if e.Type == "item_result" && (e.Task == "copy dest" || e.Task == "template dest" || e.Task == "become user") && e.Status != "failed" {
 			t.Errorf("%s with item %v: %s, want failed (refused)", e.Task, e.Item, e.Status)
 		}
@@ -207,13 +207,13 @@ func TestNoLog(t *testing.T) {
 			os.Remove(filepath.Join(f.root, "host1", "plain.conf"))
 			args := append([]string{book, "-i", f.inventory(t), "-e", "root=" + f.root, "-e", "secret=" + secret}, c.args...)
 			r := kplay(t, args...)
-			if r.code != c.code {
+			if r.Code != c.code {
 				t.Fatalf("want exit %d:\n%s", c.code, r)
 			}
-			if strings.Contains(r.stdout.String()+r.stderr.String(), secret) {
+			if strings.Contains(r.Stdout.String()+r.Stderr.String(), secret) {
 				t.Errorf("the secret shows:\n%s", r)
 			}
-			if !strings.Contains(r.stdout.String(), "no_log") && !strings.Contains(r.stdout.String(), "censored") {
+			if !strings.Contains(r.Stdout.String(), "no_log") && !strings.Contains(r.Stdout.String(), "censored") {
 				t.Errorf("no sign of no_log in the output:\n%s", r)
 			}
 		})
@@ -244,10 +244,10 @@ func TestSecretFilesNotDiffed(t *testing.T) {
 	for _, args := range [][]string{{"--diff", "-vvv"}, {"--diff", "--output", "json"}, {"--diff", "--check"}} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			r := kplay(t, append([]string{book, "-i", f.inventory(t), "-e", "root=" + f.root}, args...)...)
-			if r.code != 0 {
+			if r.Code != 0 {
 				t.Fatalf("%s", r)
 			}
-			out := r.stdout.String() + r.stderr.String()
+			out := r.Stdout.String() + r.Stderr.String()
 			if strings.Contains(out, old) || strings.Contains(out, neu) {
 				t.Errorf("a secret file's content shows:\n%s", r)
 			}
@@ -290,10 +290,10 @@ func TestReadOutside(t *testing.T) {
 			book := writeFile(t, dir, "site.yml", "- hosts: all\n  gather_facts: false\n  tasks:\n    - "+c.task+"\n")
 			ev := writeFile(t, t.TempDir(), "extra.json", c.extra)
 			r := kplay(t, book, "-i", f.inventory(t), "-e", "root="+f.root, "-e", "@"+ev, "-vvv")
-			if r.code == 0 {
+			if r.Code == 0 {
 				t.Errorf("want a failure:\n%s", r)
 			}
-			if strings.Contains(r.stdout.String()+r.stderr.String(), secret) {
+			if strings.Contains(r.Stdout.String()+r.Stderr.String(), secret) {
 				t.Errorf("the outside file was read:\n%s", r)
 			}
 			for _, p := range []string{"inc", "up"} {
@@ -301,7 +301,7 @@ func TestReadOutside(t *testing.T) {
 					t.Errorf("%s landed with %q", p, b)
 				}
 			}
-			t.Logf("exit %d: %s", r.code, firstLine(r.stderr.String()+r.stdout.String(), "lookup", "include", "leaves", "not supported"))
+			t.Logf("exit %d: %s", r.Code, firstLine(r.Stderr.String()+r.Stdout.String(), "lookup", "include", "leaves", "not supported"))
 		})
 	}
 }
@@ -347,7 +347,7 @@ func TestSymlinkAtDest(t *testing.T) {
         dest: "{{ root }}/host1/app.tpl.conf"
 `)
 	r := kplay(t, book, "-i", f.inventory(t), "-e", "root="+f.root)
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("%s", r)
 	}
 	if b, _ := os.ReadFile(victim); string(b) != "root:x:0:0:root:/root:/bin/sh\n" {

@@ -43,11 +43,11 @@ func TestInterrupt(t *testing.T) {
 			waitFor(t, "the sleeps on all hosts", time.Minute, func() bool {
 				return len(processesWithArg("sleep\x00"+nap)) == 3
 			})
-			if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
+			if err := r.Cmd.Process.Signal(syscall.SIGINT); err != nil {
 				t.Fatal(err)
 			}
-			r.wait(t)
-			if r.code != 99 {
+			r.Wait(t, hangLimit)
+			if r.Code != 99 {
 				t.Fatalf("want exit 99:\n%s", r)
 			}
 			if output == "json" {
@@ -57,7 +57,7 @@ func TestInterrupt(t *testing.T) {
 					"host3": {OK: 1, Changed: 1},
 				})
 			} else {
-				out := r.stdout.String()
+				out := r.Stdout.String()
 				i := strings.Index(out, "PLAY RECAP")
 				if i < 0 {
 					t.Fatalf("no PLAY RECAP:\n%s", out)
@@ -71,8 +71,8 @@ func TestInterrupt(t *testing.T) {
 					t.Errorf("a task started after the interrupt:\n%s", out)
 				}
 			}
-			if !strings.Contains(r.stderr.String(), "interrupted") {
-				t.Errorf("stderr does not say interrupted: %q", r.stderr.String())
+			if !strings.Contains(r.Stderr.String(), "interrupted") {
+				t.Errorf("stderr does not say interrupted: %q", r.Stderr.String())
 			}
 			// kplay has exited: whatever is left on the hosts' side now
 			// stays. Give sshd the moment it needs to reap a closed

@@ -54,8 +54,8 @@ func midCommand(t *testing.T, l *lab, fault func()) (*run, time.Time, string) {
 	})
 	at := time.Now()
 	fault()
-	r.wait(t)
-	if r.code != 4 {
+	r.Wait(t, hangLimit)
+	if r.Code != 4 {
 		t.Fatalf("want exit 4 (unreachable):\n%s", r)
 	}
 	wantRecap(t, r, map[string]engine.HostStats{
@@ -63,7 +63,7 @@ func midCommand(t *testing.T, l *lab, fault func()) (*run, time.Time, string) {
 		"kcm-2": {OK: 2, Changed: 2, Unreachable: 1},
 		"kcm-3": {OK: 4, Changed: 4},
 	})
-	if e := r.result(t, "long", victim); e.Status != engine.StatusUnreachable || e.Msg == "" {
+	if e := r.Result(t, "long", victim); e.Status != engine.StatusUnreachable || e.Msg == "" {
 		t.Errorf("%s long: %s %q, want unreachable with a reason", victim, e.Status, e.Msg)
 	}
 	for _, h := range hosts {
@@ -86,7 +86,7 @@ func midCommand(t *testing.T, l *lab, fault func()) (*run, time.Time, string) {
 func rerunSteps(t *testing.T, l *lab, want map[string]engine.HostStats) {
 	t.Helper()
 	r := l.kplay(t, writeBook(t, stepBook), "-e", "slow="+victim, "-e", "nap=0")
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("rerun after the lab is back: want exit 0:\n%s", r)
 	}
 	wantRecap(t, r, want)
@@ -124,7 +124,7 @@ func TestLabHostPoweredOff(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Cleanup(func() { l.restore(t); l.clean(t) })
 			r, at, _ := midCommand(t, l, func() { c.off(t) })
-			e := r.result(t, "long", victim)
+			e := r.Result(t, "long", victim)
 			t.Logf("%s: %s reported unreachable %s after the fault: %s", c.name, victim, e.Time.Sub(at).Round(time.Millisecond), e.Msg)
 
 			l.restore(t)
@@ -160,7 +160,7 @@ func TestLabLinkCut(t *testing.T) {
 	t.Run("command", func(t *testing.T) {
 		t.Cleanup(func() { l.restore(t); l.clean(t) })
 		r, at, n := midCommand(t, l, func() { cut(t) })
-		e := r.result(t, "long", victim)
+		e := r.Result(t, "long", victim)
 		t.Logf("link cut mid-command: %s reported unreachable %s after the cut: %s", victim, e.Time.Sub(at).Round(time.Millisecond), e.Msg)
 		restoreLink(t)
 		// The host's sshd has not seen the connection end; what it does
@@ -199,8 +199,8 @@ func TestLabLinkCut(t *testing.T) {
 		if len(writers) == 0 {
 			t.Logf("no cat found on %s when its temporary file appeared", victim)
 		}
-		r.wait(t)
-		if r.code != 4 {
+		r.Wait(t, hangLimit)
+		if r.Code != 4 {
 			t.Fatalf("want exit 4 (unreachable):\n%s", r)
 		}
 		wantRecap(t, r, map[string]engine.HostStats{
@@ -208,7 +208,7 @@ func TestLabLinkCut(t *testing.T) {
 			"kcm-2": {OK: 1, Changed: 1, Unreachable: 1},
 			"kcm-3": {OK: 3, Changed: 3},
 		})
-		e := r.result(t, "big file", victim)
+		e := r.Result(t, "big file", victim)
 		if e.Status != engine.StatusUnreachable || e.Msg == "" {
 			t.Errorf("%s big file: %s %q, want unreachable with a reason", victim, e.Status, e.Msg)
 		}
@@ -232,7 +232,7 @@ func TestLabLinkCut(t *testing.T) {
 		restoreLink(t)
 		t.Logf("after the link is back, the cut write still runs on %s: %v", victim, len(l.procsOf(victim, workDir)) > 0)
 		r = l.kplay(t, book, "-e", "src="+src)
-		if r.code != 0 {
+		if r.Code != 0 {
 			t.Fatalf("rerun after the link is back: want exit 0:\n%s", r)
 		}
 		wantRecap(t, r, map[string]engine.HostStats{

@@ -3,11 +3,8 @@
 package labfaults
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,6 +16,7 @@ import (
 	"time"
 
 	"kplay/engine"
+	"kplay/internal/kplayproc"
 )
 
 // repo is the repository root, seen from this package's directory.
@@ -213,134 +211,33 @@ func (l *lab) temps(h string) []string {
 }
 
 // run is one kplay process.
-type run struct {
-	cmd    *exec.Cmd
-	stdout bytes.Buffer
-	stderr bytes.Buffer
-	done   chan struct{}
-	code   int
-}
+type run = kplayproc.Run
 
 // start starts kplay on the lab's inventory; the process is killed in
 // t.Cleanup should the test end first.
 func (l *lab) start(t *testing.T, book string, extra ...string) *run {
 	t.Helper()
 	args := append([]string{book, "-i", l.inv, "--output", "json", "-e", "work=" + workDir}, extra...)
-	r := &run{cmd: exec.Command(l.bin, args...), done: make(chan struct{})}
-	r.cmd.Stdout, r.cmd.Stderr = &r.stdout, &r.stderr
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		err := r.cmd.Wait()
-		var ee *exec.ExitError
-		switch {
-		case err == nil:
-		case errors.As(err, &ee):
-			r.code = ee.ExitCode()
-		default:
-			r.code = -1
-		}
-		close(r.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-r.done:
-		default:
-			r.cmd.Process.Kill()
-			<-r.done
-		}
-	})
-	return r
+	return kplayproc.Start(t, l.bin, args...)
 }
 
-// wait waits for kplay to end. A hang is one of the faults looked for: after
-// five minutes (kplay's keepalive gives up on a silent host within about a
-// minute) the test fails with kplay's goroutines.
-func (r *run) wait(t *testing.T) {
-	t.Helper()
-	select {
-	case <-r.done:
-	case <-time.After(5 * time.Minute):
-		r.cmd.Process.Signal(syscall.SIGQUIT)
-		time.Sleep(time.Second)
-		r.cmd.Process.Kill()
-		<-r.done
-		t.Fatalf("kplay hung; stderr:\n%s", r.stderr.String())
-	}
-}
+// hangLimit: a hang is one of the faults looked for; kplay's keepalive
+// gives up on a silent host within about a minute.
+const hangLimit = 5 * time.Minute
 
 func (l *lab) kplay(t *testing.T, book string, extra ...string) *run {
 	t.Helper()
 	r := l.start(t, book, extra...)
-	r.wait(t)
+	r.Wait(t, hangLimit)
 	return r
 }
 
-func (r *run) String() string {
-	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout.String(), r.stderr.String())
-}
-
-func (r *run) events(t *testing.T) []engine.Event {
-	t.Helper()
-	var evs []engine.Event
-	sc := bufio.NewScanner(bytes.NewReader(r.stdout.Bytes()))
-	sc.Buffer(make([]byte, 1<<20), 1<<26)
-	for sc.Scan() {
-		var e engine.Event
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			t.Fatalf("output line is not a JSON event: %v\n%s", err, sc.Text())
-		}
-		evs = append(evs, e)
-	}
-	return evs
-}
-
-// result is the host_result event of task on host.
-func (r *run) result(t *testing.T, task, host string) engine.Event {
-	t.Helper()
-	for _, e := range r.events(t) {
-		if e.Type == engine.EvHostResult && e.Task == task && e.Host == host {
-			return e
-		}
-	}
-	t.Fatalf("no result of %q on %s:\n%s", task, host, r)
-	return engine.Event{}
-}
-
-// wantRecap compares the recap (the last event) with want, host by host.
 func wantRecap(t *testing.T, r *run, want map[string]engine.HostStats) {
 	t.Helper()
-	evs := r.events(t)
-	if len(evs) == 0 || evs[len(evs)-1].Type != engine.EvRecap {
-		t.Fatalf("no recap at the end of the output:\n%s", r)
-	}
-	got := map[string]engine.HostStats{}
-	for _, s := range evs[len(evs)-1].Recap {
-		got[s.Host] = s
-	}
-	for h, w := range want {
-		w.Host = h
-		if g := got[h]; g != w {
-			t.Errorf("recap %s: got %+v, want %+v", h, g, w)
-		}
-	}
-	if len(got) != len(want) {
-		t.Errorf("recap has %d hosts, want %d: %+v", len(got), len(want), got)
-	}
+	r.WantRecap(t, want)
 }
 
-// waitFor polls cond until it holds, failing the test after d.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
+var waitFor = kplayproc.WaitFor
 
 // writeBook writes a playbook into a temporary directory.
 func writeBook(t *testing.T, text string) string {
