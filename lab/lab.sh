@@ -456,6 +456,19 @@ no_ipv6() {
 # host_up H: the host's nspawn and PID 1 are alive.
 host_up() { host_nspawn "$1" >/dev/null && host_init "$1" >/dev/null; }
 
+# host_answers H: sshd on a running host answers as H. A link that was just
+# set up again (ensure_netns) may take a moment to carry the first
+# connection; a host is only restarted, which wipes it, after 15 s of
+# silence.
+host_answers() {
+	local h=$1 i
+	for ((i = 0; i < 5; i++)); do
+		[ "$(ssh_host "$h" hostname 2>/dev/null)" = "$h" ] && return 0
+		sleep 1
+	done
+	return 1
+}
+
 # clean_host H: whatever an earlier lab left of this host: processes, mount, overlay.
 clean_host() {
 	local h=$1 root dir pid i
@@ -687,7 +700,7 @@ cmd_up() {
 	if start_etcd; then say "etcd: started (pid $(cat "$RUN/etcd.pid"))"; else say "etcd: up, kept (pid $(etcd_pid))"; fi
 	if start_apiserver; then say "kube-apiserver: started (pid $(cat "$RUN/kube-apiserver.pid"))"; else say "kube-apiserver: up, kept (pid $(apiserver_pid))"; fi
 	for h in "${HOSTS[@]}"; do
-		if host_up "$h" && [ "$(ssh_host "$h" hostname 2>/dev/null)" = "$h" ]; then
+		if host_up "$h" && host_answers "$h"; then
 			say "$h: up, kept (nspawn pid $(host_nspawn "$h"))"
 		else
 			start_host "$h"

@@ -127,12 +127,20 @@ func (l *lab) checkInherited(t *testing.T) {
 }
 
 // restore brings the lab back to health after a fault.
-func (l *lab) restore(t *testing.T) {
+func (l *lab) restore(t *testing.T) (rebooted bool) {
 	t.Helper()
-	if out, err := labSh(5*time.Minute, "up"); err != nil {
+	out, err := labSh(5*time.Minute, "up")
+	if err != nil {
 		t.Errorf("lab/lab.sh up could not bring the lab back after the fault: %v\n%s", err, out)
 	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "kcm-") && strings.Contains(line, "booting") {
+			t.Logf("lab.sh up: %s", line)
+			rebooted = rebooted || strings.HasPrefix(line, victim+":")
+		}
+	}
 	l.checkInherited(t)
+	return rebooted
 }
 
 // clean removes the work directory on every host (through the host's root
