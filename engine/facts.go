@@ -25,12 +25,7 @@ hostname -f 2>/dev/null || true`
 // gatherFacts runs the facts script on every host of the batch; a host
 // that cannot be reached is unreachable here already.
 func (r *runner) gatherFacts(ctx context.Context, ps *playState, hosts []*hostState) {
-	var active []*hostState
-	for _, h := range hosts {
-		if h.active() {
-			active = append(active, h)
-		}
-	}
+	active := activeHosts(hosts)
 	if len(active) == 0 {
 		return
 	}

@@ -43,6 +43,17 @@ func (h *hostState) active() bool {
 	return !h.failed && !h.unreachable && !h.dead
 }
 
+// activeHosts are those of hosts still taking tasks.
+func activeHosts(hosts []*hostState) []*hostState {
+	var active []*hostState
+	for _, h := range hosts {
+		if h.active() {
+			active = append(active, h)
+		}
+	}
+	return active
+}
+
 func (h *hostState) setFacts(f map[string]any) {
 	if len(f) == 0 {
 		return

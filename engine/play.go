@@ -470,12 +470,7 @@ func (r *runner) runMeta(ctx context.Context, ps *playState, t *dsl.Task, hosts 
 	if !r.selected(t, inh) {
 		return
 	}
-	var active []*hostState
-	for _, h := range hosts {
-		if h.active() {
-			active = append(active, h)
-		}
-	}
+	active := activeHosts(hosts)
 	if len(active) == 0 {
 		return
 	}
